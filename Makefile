@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Each prepares everything it needs (virtualenv, Python and npm packages).
+
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: run test setup lint types pytest bench clean sandbox-up sandbox-down
+
+run: setup
+	$(BIN)/taskforce run
+
+test: setup lint types pytest
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(BIN)/pip install --quiet --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types:
+	$(BIN)/mypy wallet/
+
+pytest:
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+sandbox-up: setup
+	$(BIN)/taskforce sandbox up
+
+sandbox-down: setup
+	$(BIN)/taskforce sandbox down
+
+clean:
+	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache

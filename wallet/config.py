@@ -1,0 +1,121 @@
+"""One settings object, read from the environment, ``.env`` and the sandbox.
+
+Nothing here runs at import time: call :func:`load_settings` (or build
+``Settings(...)`` directly in tests). Precedence, highest first: explicit
+arguments, environment variables, ``.env``, the endpoints file written by
+``taskforce sandbox up``, then the defaults below (which point at the
+sandbox's default ports).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class SandboxEndpointsSource(PydanticBaseSettingsSource):
+    """Settings written by ``taskforce sandbox up`` (URLs, keys, token addresses)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        import os
+
+        path = Path(
+            os.environ.get("SANDBOX_ENDPOINTS_FILE", DEFAULT_VAR_DIR / "sandbox" / "endpoints.json")
+        )
+        if not path.is_file():
+            return {}
+        data = json.loads(path.read_text())
+        settings = data.get("settings", {})
+        return {k: v for k, v in settings.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform. Amounts are integers in minor units."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: str = "dev"  # dev | test | production
+    var_dir: Path = DEFAULT_VAR_DIR
+    database_url: str = ""  # empty: SQLite under var_dir
+    redis_url: str | None = None
+    dagster_home: Path | None = None
+    wallet_master_key: SecretStr | None = None  # base64 32 bytes; generated in dev
+
+    # Outside world (defaults: the sandbox's default ports on loopback).
+    eth_rpc_url: str = "http://127.0.0.1:8545"
+    sol_rpc_url: str = "http://127.0.0.1:8899"
+    btc_rpc_url: str = "http://sandbox:sandbox@127.0.0.1:18443"
+    doge_rpc_url: str = "http://sandbox:sandbox@127.0.0.1:18445"
+    exchange_url: str = "http://127.0.0.1:9100"
+    exchange_api_key: SecretStr = SecretStr("sandbox-exchange-key")
+    exchange_api_secret: SecretStr = SecretStr("sandbox-exchange-secret")
+    inr_exchange_url: str = "http://127.0.0.1:9101"
+    inr_exchange_api_key: SecretStr = SecretStr("sandbox-inr-key")
+    inr_exchange_api_secret: SecretStr = SecretStr("sandbox-inr-secret")
+    razorpayx_url: str = "http://127.0.0.1:9200"
+    razorpayx_key_id: SecretStr = SecretStr("rzp_test_sandbox")
+    razorpayx_key_secret: SecretStr = SecretStr("sandbox-razorpayx-secret")
+    razorpayx_webhook_secret: SecretStr = SecretStr("sandbox-webhook-secret")
+    razorpayx_account_number: str = "2323230000000000"
+    token_contracts: dict[str, str] = Field(default_factory=dict)  # symbol -> contract/mint
+
+    # Quotes, fees and risk.
+    quote_ttl_seconds: int = 90
+    rate_max_age_seconds: int = 60
+    platform_fee_bps: int = 100  # 1.00 %
+    platform_fee_fixed_paise: int = 0
+    volatility_buffer_bps: dict[str, int] = Field(
+        default_factory=lambda: {"stable": 20, "major": 100, "meme": 300}
+    )
+    max_payment_paise: int = 10_000_000  # ₹1,00,000
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 5000
+    dagster_port: int = 3000
+    secret_key: SecretStr | None = None  # Flask session signing; generated in dev
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            SandboxEndpointsSource(settings_cls),
+            file_secret_settings,
+        )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'taskforce.db').resolve()}"
+
+    @property
+    def resolved_dagster_home(self) -> Path:
+        return (self.dagster_home or self.var_dir / "dagster").resolve()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings now (never at import time)."""
+    return Settings(**overrides)

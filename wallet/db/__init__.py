@@ -1,0 +1,1 @@
+"""Database layer: declarative base, column types, engines and sessions."""
