@@ -33,9 +33,9 @@ class SandboxEndpointsSource(PydanticBaseSettingsSource):
     def __call__(self) -> dict[str, Any]:
         import os
 
-        path = Path(
-            os.environ.get("SANDBOX_ENDPOINTS_FILE", DEFAULT_VAR_DIR / "sandbox" / "endpoints.json")
-        )
+        var_dir = Path(os.environ.get("VAR_DIR", DEFAULT_VAR_DIR))
+        default = var_dir / "sandbox" / "endpoints.json"
+        path = Path(os.environ.get("SANDBOX_ENDPOINTS_FILE", default))
         if not path.is_file():
             return {}
         data = json.loads(path.read_text())
@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite under var_dir
     redis_url: str | None = None
     dagster_home: Path | None = None
+    dagster_storage_url: str | None = None  # postgresql+psycopg2://…; SQLite when unset
     wallet_master_key: SecretStr | None = None  # base64 32 bytes; generated in dev
 
     # Outside world (defaults: the sandbox's default ports on loopback).
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     inr_exchange_url: str = "http://127.0.0.1:9101"
     inr_exchange_api_key: SecretStr = SecretStr("sandbox-inr-key")
     inr_exchange_api_secret: SecretStr = SecretStr("sandbox-inr-secret")
+    coinbase_url: str = "http://127.0.0.1:9102"
     razorpayx_url: str = "http://127.0.0.1:9200"
     razorpayx_key_id: SecretStr = SecretStr("rzp_test_sandbox")
     razorpayx_key_secret: SecretStr = SecretStr("sandbox-razorpayx-secret")

@@ -1,0 +1,170 @@
+"""The ``taskforce`` command: run the platform, drive the sandbox, migrate, seed.
+
+taskforce run                      # everything, on the embedded default
+taskforce sandbox up|down|status [--json]
+taskforce sandbox fund ADDRESS ASSET AMOUNT
+taskforce sandbox fault NAME [--clear] [KEY=VALUE ...]
+taskforce migrate                  # alembic upgrade head on DATABASE_URL
+taskforce seed-demo                # demo payer, merchant and admin
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from wallet.config import load_settings
+
+
+def _sandbox_dir() -> Path:
+    return load_settings().var_dir / "sandbox"
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox.manager import SPECS, Sandbox, SandboxError
+
+    state = _sandbox_dir()
+    try:
+        if args.action == "up":
+            existing = Sandbox.attach(state)
+            if existing.running and all(s["healthy"] for s in existing.status().values()):
+                _out("sandbox already running")
+                return _print_status(existing, as_json=False)
+            existing.stop()
+            sandbox = Sandbox(state, seed=args.seed)
+            names = args.only.split(",") if args.only else list(SPECS)
+            ports = {}
+            for pair in filter(None, (args.ports or "").split(",")):
+                name, _, port = pair.partition("=")
+                ports[name] = int(port)
+            sandbox.start(names, ports=ports)
+            _out(f"sandbox up: {', '.join(names)} (endpoints in {sandbox.endpoints_file})")
+            return _print_status(sandbox, as_json=False)
+        sandbox = Sandbox.attach(state)
+        if args.action == "down":
+            count = len(sandbox.running)
+            sandbox.stop()
+            _out(f"sandbox down: stopped {count} stand-ins")
+            return 0
+        if args.action == "status":
+            return _print_status(sandbox, as_json=args.json)
+        if args.action == "fund":
+            _out(json.dumps(sandbox.fund(args.address, args.asset, args.amount)))
+            return 0
+        if args.action == "fault":
+            body: dict[str, Any] = {"clear": True} if args.clear else {}
+            for pair in args.settings:
+                key, _, value = pair.partition("=")
+                if key.startswith("extra."):
+                    body.setdefault("extra", {})[key[6:]] = _parse_value(value)
+                else:
+                    body[key] = _parse_value(value)
+            _out(json.dumps(sandbox.admin(args.name, "faults", body), indent=2))
+            return 0
+    except SandboxError as exc:
+        _err(f"sandbox: {exc}")
+        return 1
+    return 2
+
+
+def _print_status(sandbox: Any, *, as_json: bool) -> int:
+    report = sandbox.status()
+    if as_json:
+        _out(json.dumps(report, indent=2))
+        return 0 if report else 1
+    if not report:
+        _out("sandbox: nothing running (taskforce sandbox up)")
+        return 1
+    for name, entry in report.items():
+        state = "healthy" if entry["healthy"] else "DOWN"
+        faults = ",".join(entry["faults"]) or "-"
+        _out(f"{name:13} {state:8} {entry['url']:28} head={entry['head']} faults={faults}")
+    return 0 if all(e["healthy"] for e in report.values()) else 1
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from wallet.db.migrate import upgrade
+
+    url = load_settings().resolved_database_url
+    upgrade(url)
+    _out("migrations applied")
+    return 0
+
+
+def cmd_seed_demo(_args: argparse.Namespace) -> int:
+    from taskforce.demo import seed_demo
+
+    for line in seed_demo(load_settings()):
+        _out(line)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from taskforce.run import run_platform
+
+    return run_platform(load_settings(), with_sandbox=not args.no_sandbox)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taskforce", description="TaskForce Wallet")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the whole platform on the embedded default")
+    run.add_argument("--no-sandbox", action="store_true", help="use configured endpoints")
+    run.set_defaults(func=cmd_run)
+
+    sb = sub.add_parser("sandbox", help="local stand-ins for the outside world")
+    sb_sub = sb.add_subparsers(dest="action", required=True)
+    up = sb_sub.add_parser("up", help="start every stand-in in the background")
+    up.add_argument("--only", help="comma-separated stand-in names")
+    up.add_argument("--seed", type=int, default=0)
+    up.add_argument(
+        "--ports",
+        help="NAME=PORT,… overriding the defaults: ethereum=8545 solana=8899 bitcoin=18443 "
+        "dogecoin=18445 exchange=9100 inr_exchange=9101 coinbase=9102 razorpayx=9200",
+    )
+    sb_sub.add_parser("down", help="stop every stand-in")
+    status = sb_sub.add_parser("status", help="show each stand-in")
+    status.add_argument("--json", action="store_true")
+    fund = sb_sub.add_parser("fund", help="send a real on-chain transfer from the faucet")
+    fund.add_argument("address")
+    fund.add_argument("asset")
+    fund.add_argument("amount", help="decimal string in the asset's display unit")
+    fault = sb_sub.add_parser("fault", help="set fault injection on one stand-in")
+    fault.add_argument("name")
+    fault.add_argument("--clear", action="store_true", help="clear all faults first")
+    fault.add_argument("settings", nargs="*", help="KEY=VALUE, e.g. drop_next=1 extra.x=1")
+    sb.set_defaults(func=cmd_sandbox)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("seed-demo", help="create demo accounts").set_defaults(func=cmd_seed_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
