@@ -159,7 +159,8 @@ class StandInServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        host_text = host.decode() if isinstance(host, bytes) else host
+        return f"http://{host_text}:{port}"
 
     def admin(self, request: Request) -> Response:
         if request.path == "/__sandbox/health":

@@ -53,9 +53,7 @@ def _node_env() -> dict[str, str]:
 def compile_contracts(cache_dir: Path, sources_dir: Path = CONTRACTS_DIR) -> dict[str, Artifact]:
     """Return artifacts by contract name, compiling only when the sources changed."""
     standard_input = json.dumps(_standard_input(sources_dir), sort_keys=True)
-    digest = hashlib.sha256(
-        (standard_input + COMPILE_JS.read_text()).encode()
-    ).hexdigest()[:16]
+    digest = hashlib.sha256((standard_input + COMPILE_JS.read_text()).encode()).hexdigest()[:16]
     cache = cache_dir / f"solc-{digest}.json"
     if cache.exists():
         output = json.loads(cache.read_text())

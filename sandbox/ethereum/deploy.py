@@ -7,13 +7,15 @@ start yields the same contract addresses.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from sandbox.ethereum.compile import Artifact
-from sandbox.ethereum.node import JsonRpc
+from sandbox.ethereum.node import JsonRpc, RpcError
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,21 @@ def calldata(signature: str, types: list[str], args: list[object]) -> str:
     return "0x" + (function_signature_to_4byte_selector(signature) + encode(types, args)).hex()
 
 
-def send_and_confirm(rpc: JsonRpc, tx: dict[str, str]) -> dict[str, object]:
-    """Send from an unlocked dev account; instant mining means the receipt exists now."""
+def wait_receipt(rpc: JsonRpc, txid: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Poll for a receipt: anvil answers eth_sendTransaction a moment before it is stored."""
+    deadline = time.monotonic() + timeout_s
+    while (receipt := rpc.call("eth_getTransactionReceipt", txid)) is None:
+        if time.monotonic() > deadline:
+            raise RpcError("eth_getTransactionReceipt", f"{txid} not mined in {timeout_s}s")
+        time.sleep(0.02)
+    return dict(receipt)
+
+
+def send_and_confirm(rpc: JsonRpc, tx: dict[str, str]) -> dict[str, Any]:
+    """Send from an unlocked dev account (instant mining) and require success."""
     txid = rpc.call("eth_sendTransaction", tx)
-    receipt = rpc.call("eth_getTransactionReceipt", txid)
-    if receipt is None or int(receipt["status"], 16) != 1:
+    receipt = wait_receipt(rpc, txid)
+    if int(receipt["status"], 16) != 1:
         raise RuntimeError(f"deployment transaction {txid} failed: {receipt}")
     return dict(receipt)
 

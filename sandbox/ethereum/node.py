@@ -37,17 +37,27 @@ class RpcError(RuntimeError):
         super().__init__(f"{method}: {error}")
 
 
-def find_node_modules_bin(name: str, start: Path | None = None) -> Path:
-    """Locate an npm binary: ``node_modules/.bin/<name>`` above this file, else ``$PATH``."""
+def find_anvil(start: Path | None = None) -> Path:
+    """Locate anvil: the native binary inside the npm package, else ``anvil`` on ``$PATH``.
+
+    ``node_modules/.bin/anvil`` is a node wrapper that spawns the native binary;
+    running the binary directly saves a node process and lets the kernel's
+    parent-death signal reach anvil itself.
+    """
     here = (start or Path(__file__)).resolve()
     for parent in here.parents:
-        candidate = parent / "node_modules" / ".bin" / name
-        if candidate.exists():
-            return candidate
-    found = shutil.which(name)
+        scope = parent / "node_modules" / "@foundry-rs"
+        if scope.is_dir():
+            for native in sorted(scope.glob("anvil-*/bin/anvil")):
+                if os.access(native, os.X_OK):
+                    return native
+            wrapper = parent / "node_modules" / ".bin" / "anvil"
+            if wrapper.exists():
+                return wrapper
+    found = shutil.which("anvil")
     if found:
         return Path(found)
-    raise FileNotFoundError(f"{name} not found: run `npm ci` (node_modules/.bin/{name})")
+    raise FileNotFoundError("anvil not found: run `npm ci` (@foundry-rs/anvil)")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -106,7 +116,7 @@ class AnvilNode:
 
     def start(self, attempts: int = 3, wait_s: float = 30.0) -> JsonRpc:
         """Start anvil in instant-mining mode (the caller switches to interval mining)."""
-        binary = find_node_modules_bin("anvil")
+        binary = find_anvil()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         last_error = "not started"
         for _ in range(attempts):
