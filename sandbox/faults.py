@@ -51,7 +51,7 @@ class Faults:
         self.fired: dict[str, int] = dict.fromkeys(KINDS, 0)
 
     def configure(self, **changes: Any) -> FaultConfig:
-        """Replace the named fields; ``reset=True`` first clears everything."""
+        """Replace the named fields; ``clear=True`` first clears everything."""
         with self._lock:
             if changes.pop("clear", False):
                 self.config = FaultConfig(seed=self.config.seed)
