@@ -37,8 +37,12 @@ class StandInSpec:
 STAND_INS: tuple[StandInSpec, ...] = (
     StandInSpec("ethereum", "sandbox.ethereum", 8545, startup_timeout_s=120.0),
     StandInSpec("solana", "sandbox.solana", 8899),
-    StandInSpec("bitcoin", "sandbox.utxo", 18443, ("--network", "bitcoin")),
-    StandInSpec("dogecoin", "sandbox.utxo", 18445, ("--network", "dogecoin")),
+    StandInSpec(
+        "bitcoin", "sandbox.utxo", 18443, ("--network", "bitcoin", "--block-interval", "10")
+    ),
+    StandInSpec(
+        "dogecoin", "sandbox.utxo", 18445, ("--network", "dogecoin", "--block-interval", "10")
+    ),
     StandInSpec("exchange", "sandbox.exchange", 9100, ("--venue", "binance")),
     StandInSpec("inr_exchange", "sandbox.exchange", 9101, ("--venue", "inr")),
     StandInSpec("coinbase", "sandbox.exchange", 9102, ("--venue", "coinbase")),

@@ -84,6 +84,30 @@ class Settings(BaseSettings):
         default_factory=lambda: {"stable": 20, "major": 100, "meme": 300}
     )
     max_payment_paise: int = 10_000_000  # ₹1,00,000
+    min_payment_paise: int = 100  # ₹1
+    tds_bps: int = 0  # Section 194S TDS; the risk/compliance work sets it
+
+    # Rates, routes and circuit breakers (wallet/rates, wallet/quotes).
+    rate_refresh_seconds: int = 30
+    rate_outlier_bps: int = 200  # a source this far from the median is excluded
+    rate_jump_bps: int = 1000  # a source jumping this far since its last value is excluded
+    rate_cache_ttl_seconds: int = 300
+    rate_cache_prefix: str = "taskforce:rates"
+    slippage_limit_bps: int = 150
+    venue_taker_fee_bps: dict[str, int] = Field(
+        default_factory=lambda: {"binance": 10, "inr": 20, "coinbase": 60}
+    )
+    usd_inr_rate: str | None = None  # decimal string; derived from USDTINR when unset
+    breaker_move_bps: dict[str, int] = Field(
+        default_factory=lambda: {"stable": 200, "major": 800, "meme": 2000}
+    )
+    breaker_window_seconds: int = 300
+    breaker_cooldown_seconds: int = 300
+    breaker_min_depth_paise: int = 5_000_000
+    quote_ttl_by_chain: dict[str, int] = Field(default_factory=lambda: {"bitcoin": 300})
+    network_fee_paise: dict[str, int] = Field(
+        default_factory=lambda: {"ethereum": 2000, "solana": 100, "bitcoin": 10000, "dogecoin": 500}
+    )
 
     web_host: str = "127.0.0.1"
     web_port: int = 5000
