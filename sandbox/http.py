@@ -38,6 +38,7 @@ class Request:
     headers: Message
     body: bytes
     client: str = ""
+    raw_query: str = ""  # exactly as sent: signature schemes (Binance) sign these bytes
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -101,6 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.headers,
             body,
             self.client_address[0],
+            split.query,
         )
 
     def _send(self, response: Response) -> None:
@@ -196,12 +198,15 @@ def arg_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def serve(app: StandInApp, args: argparse.Namespace) -> None:
-    """Run ``app`` in the foreground until SIGTERM/SIGINT."""
+def serve(app: StandInApp, args: argparse.Namespace, faults: Faults | None = None) -> None:
+    """Run ``app`` in the foreground until SIGTERM/SIGINT.
+
+    Pass ``faults`` when the app itself reads stand-in-specific fault knobs.
+    """
     import signal
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    server = StandInServer(app, args.host, args.port, Faults(args.seed))
+    server = StandInServer(app, args.host, args.port, faults or Faults(args.seed))
 
     def _stop(*_: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
