@@ -58,3 +58,10 @@ def pg_engine(pg_schema_url: str) -> Iterator[Engine]:
     engine = make_engine(pg_schema_url)
     yield engine
     engine.dispose()
+
+
+# Database fixtures every area shares: a fresh SQLite per test, and the session's
+# PostgreSQL schema migrated to head with the real Alembic scripts.
+from tests.db.fixtures import pg_factory, pg_migrated_url, sqlite_factory  # noqa: E402
+
+__all__ = ["pg_factory", "pg_migrated_url", "sqlite_factory"]
