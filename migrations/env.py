@@ -15,7 +15,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
-import wallet.db.models  # noqa: F401 - registers every table on the metadata
+import wallet.db.all_models  # noqa: F401 - registers every table on the metadata
 from wallet.db.base import Base
 from wallet.db.session import make_engine
 

@@ -18,17 +18,31 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build the app for ``settings`` (read from the environment when omitted)."""
     from webapp.errors import register_errorhandlers
     from webapp.extensions import register_extensions
+    from webapp.ratelimit import register_rate_limits
+    from webapp.security import register_security
 
     settings = settings or load_settings()
     app = Flask(__name__)
-    app.config.update(overrides)
     register_extensions(app, settings)
+    app.config.update(overrides)  # after the defaults above, so tests can change them
     register_errorhandlers(app)
+    register_security(app)
     _register_blueprints(app)
+    register_rate_limits(app, settings)  # wraps the views marked @limited
     return app
 
 
 def _register_blueprints(app: Flask) -> None:
+    from webapp.api import bp as api_bp
+    from webapp.api import docs_bp as api_docs_bp
+    from webapp.auth import bp as auth_bp
     from webapp.health import bp as health_bp
+    from webapp.pwa import bp as pwa_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(pwa_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(api_docs_bp)
+    # Quote, confirm, payment status, history, receive and withdraw screens
+    # (and their /api/v1 routes) arrive with quotes and settlement.

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.config import Settings
-from wallet.db.session import make_engine, make_session_factory
+from wallet.db.session import make_engine, make_session_factory, transaction
 from wallet.devkeys import session_secret
+
+MAX_REQUEST_BYTES = 1024 * 1024  # no API body or form needs more
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
@@ -16,9 +22,20 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     app.extensions["engine"] = engine
     app.extensions["sessions"] = make_session_factory(engine)
     app.secret_key = session_secret(settings)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", settings.environment == "production")
+    production = settings.environment == "production"
+    # Flask ships defaults for these keys, so they are set, not setdefault'ed;
+    # create_app applies explicit overrides afterwards. "__Host-" cookies
+    # must be Secure, host-only and Path=/: a subdomain or a plain-http page
+    # cannot plant a session cookie for us.
+    app.config.update(
+        SESSION_COOKIE_NAME="__Host-tfw" if production else "tfw_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=production,
+        SESSION_COOKIE_PATH="/",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+    )
     app.teardown_appcontext(_close_session)
 
 
@@ -27,13 +44,24 @@ def settings() -> Settings:
     return value
 
 
+def session_factory() -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = current_app.extensions["sessions"]
+    return factory
+
+
 def db() -> Session:
     """The request's database session, opened on first use."""
     if "db" not in g:
-        factory: sessionmaker[Session] = current_app.extensions["sessions"]
-        g.db = factory()
+        g.db = session_factory()()
     session: Session = g.db
     return session
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A separate transaction committed on exit (rolled back on error)."""
+    with transaction(session_factory()) as session:
+        yield session
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-import wallet.db.models  # noqa: F401 - registers every table
+import wallet.db.all_models  # noqa: F401 - registers every table
 from wallet.db.base import Base
 from wallet.db.migrate import upgrade
 from wallet.db.session import make_engine, make_session_factory

@@ -1,0 +1,149 @@
+"""``Idempotency-Key`` for API requests, with Stripe's semantics.
+
+Built on :mod:`wallet.idempotency` (the ``idempotency_keys`` table):
+
+- The first request with a key claims it in a transaction of its own, so
+  the claim (a row with no response yet) is visible at once; the view runs;
+  its status and JSON body are then stored on the row.
+- The same key with the same request replays the stored response, with
+  ``Idempotent-Replayed: true``.
+- The same key with a different request (method, path or canonical JSON
+  body) is refused: 422 ``idempotency_key_reused``.
+- The same key while the first request is still running: 409
+  ``idempotency_key_in_use``; the client retries later.
+- Keys are scoped per user (``UNIQUE (user_id, key)``): two users never
+  see each other's responses.
+
+Committing the claim separately (rather than with the work, as
+:mod:`wallet.idempotency` also allows) is what lets a concurrent duplicate
+get an immediate 409 instead of waiting on the first request's lock. The
+price is cleanup: a request that fails with an unexpected error (5xx)
+releases its key so a retry runs again (its own transaction rolled back, so
+nothing happened), and a claim older than :data:`STALE_CLAIM` (a crashed
+process) is released by the next request with the same key and body.
+Never use this on a response that contains a secret: the body is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Response, jsonify, make_response, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from wallet import idempotency
+from wallet.db.base import utcnow
+from wallet.db.models.ops import IdempotencyKey
+from wallet.errors import IdempotencyInFlight, WalletError
+from webapp.api.authn import api_user
+from webapp.errors import http_error_response, wallet_error_response
+from webapp.extensions import unit_of_work
+
+F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
+
+HEADER = "Idempotency-Key"
+STALE_CLAIM = timedelta(minutes=10)
+
+
+def request_fingerprint() -> str:
+    """The request's fingerprint: method, path and canonical JSON body."""
+    body: Any = request.get_json(silent=True) if request.is_json else None
+    if body is None:
+        body = request.get_data(cache=True, as_text=True)
+    return idempotency.hash_request(request.method, request.path, body)
+
+
+def _row(db: Session, user_id: int, key: str) -> IdempotencyKey | None:
+    return db.scalars(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    ).one_or_none()
+
+
+def _replayed(stored: idempotency.StoredResponse) -> Response:
+    body = b"" if stored.body is None else jsonify(stored.body).get_data()
+    response = make_response(body, stored.status)
+    if stored.body is not None:
+        response.mimetype = "application/json"
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _claim(user_id: int, key: str, fingerprint: str) -> Response | None:
+    """Claim ``key`` for this request, or the response to give instead."""
+    try:
+        with unit_of_work() as db:
+            row = _row(db, user_id, key)
+            if (
+                row is not None
+                and row.response_status is None
+                and row.request_hash == fingerprint
+                and utcnow() - row.created_at > STALE_CLAIM
+            ):
+                db.delete(row)  # its process died mid-request; nothing was committed
+                db.flush()
+            stored = idempotency.claim(db, user_id=user_id, key=key, request_hash=fingerprint)
+    except IdempotencyInFlight:
+        raise IdempotencyInFlight(
+            f"a request with this {HEADER} is still being processed; retry shortly",
+            code="idempotency_key_in_use",
+        ) from None
+    return None if stored is None else _replayed(stored)
+
+
+def _release(user_id: int, key: str) -> None:
+    with unit_of_work() as db:
+        db.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.response_status.is_(None),
+            )
+        )
+
+
+def _store(user_id: int, key: str, response: Response) -> None:
+    body = response.get_json(silent=True) if response.is_json else None
+    with unit_of_work() as db:
+        idempotency.store_response(
+            db, user_id=user_id, key=key, status=response.status_code, body=body
+        )
+
+
+def idempotent(view: F) -> F:
+    """Honour ``Idempotency-Key`` on this view (place under :func:`require_auth`)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
+        user_id = api_user().id
+        early = _claim(user_id, key, request_fingerprint())
+        if early is not None:
+            return early
+        try:
+            response = make_response(view(*args, **kwargs))
+        except (WalletError, HTTPException) as exc:
+            # Refusals (4xx) are outcomes of the request and are replayed
+            # like successes; rendered here so the stored body is what was sent.
+            response = (
+                wallet_error_response(exc)
+                if isinstance(exc, WalletError)
+                else http_error_response(exc)
+            )
+        except Exception:
+            _release(user_id, key)
+            raise
+        if response.status_code >= 500:
+            _release(user_id, key)
+        else:
+            _store(user_id, key, response)
+        return response
+
+    return cast(F, wrapped)
