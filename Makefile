@@ -8,12 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: run test setup lint types pytest bench clean sandbox-up sandbox-down
+.PHONY: run test setup browser lint types pytest bench clean sandbox-up sandbox-down
 
 run: setup
 	$(BIN)/taskforce run
 
-test: setup lint types pytest
+test: setup browser lint types pytest
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -26,6 +26,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Browser end-to-end tests drive Debian's Chromium (playwright cannot download one here).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint:
 	$(BIN)/ruff check .
