@@ -5,5 +5,9 @@ area with tables adds its models module here.
 """
 
 import wallet.accounts.models
+import wallet.chains.models
+import wallet.compliance.models
+import wallet.custody.models
 import wallet.db.models
-import wallet.rates.models  # noqa: F401
+import wallet.rates.models
+import wallet.risk.models  # noqa: F401

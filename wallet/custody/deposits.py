@@ -1,0 +1,322 @@
+"""Crediting deposits: exactly once, only when the chain really paid us.
+
+Rules (RELIABILITY.md, "Ethereum" / "Bitcoin/Dogecoin" / "Solana"):
+
+- Status is derived from the current best chain every time: an
+  observation counts only while the block at its height still has its
+  hash; confirmations are ``head − block + 1``.
+- The confirmation rule is per asset (:class:`ConfirmationPolicy`): the
+  registry's per-tier numbers by default, overridable (the sandbox uses
+  fewer). UTXO deposits never credit at 0 confirmations (RBF).
+- Before crediting, the adapter re-verifies: receipt succeeded, the log is
+  from an allowlisted contract, and our balance moved by that amount
+  (fee-on-transfer credits what arrived; a token that returns ``false``
+  emits nothing and credits nothing). Anything else is a security event
+  (``wallet.security`` log + audit row), recorded once, credited never.
+- One credit per ``(chain, txid, idx)``: the ``credits`` unique key, taken
+  in the same transaction as the ledger entry ``deposit.credit``.
+- A credit whose every observation left the best chain is reversed with a
+  ``deposit.reversal`` entry and flagged in ``credit_reversals``; if the
+  user already spent it, the shortfall goes to ``suspense`` for an operator.
+  A transaction re-included after its credit was reversed is flagged for
+  an operator, not re-credited automatically (left to do).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from wallet import audit
+from wallet.assets import ChainFamily, RiskTier, get_asset
+from wallet.chains.base import ChainAdapter, Observation, ObservationStatus
+from wallet.custody.models import CreditReversal
+from wallet.db.models.chain import ChainObservation, Credit
+from wallet.db.models.ops import AuditLog
+from wallet.db.models.users import WalletAddress
+from wallet.db.session import transaction
+from wallet.errors import InsufficientFunds
+from wallet.ledger import post_entry, user_wallet
+
+log = logging.getLogger(__name__)
+security = logging.getLogger("wallet.security")
+
+CREDIT_KIND = "deposit.credit"
+REVERSAL_KIND = "deposit.reversal"
+ACTOR = "system:deposits"
+
+
+@dataclass(frozen=True)
+class ConfirmationPolicy:
+    """Confirmations a deposit needs, per asset; ``overrides`` wins over the registry."""
+
+    overrides: Mapping[str, int] = field(default_factory=dict)
+
+    def required(self, asset: str, inr_paise: int | None = None) -> int:
+        spec = get_asset(asset)
+        if asset in self.overrides:
+            needed = self.overrides[asset]
+        elif inr_paise is None:
+            needed = spec.confirmations[RiskTier.LARGE]  # unknown value: the strictest tier
+        else:
+            needed = spec.confirmations_for(inr_paise)
+        if spec.family is ChainFamily.UTXO:
+            needed = max(needed, 1)  # never 0-conf: an RBF tx can be replaced
+        return max(needed, 1)
+
+
+@dataclass
+class DepositReport:
+    credited: list[Credit] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (ref, reason)
+    reversed: list[int] = field(default_factory=list)  # credit ids
+    pending: int = 0
+
+
+def _ref(chain: str, txid: str, idx: int) -> str:
+    return f"{chain}:{txid}:{idx}"
+
+
+def ledger_accounts(session: Session, chain: str, asset: str, address: str) -> tuple[str, str]:
+    """(debit, credit) accounts of a deposit: our custody asset vs. the owner."""
+    owner = session.scalar(
+        select(WalletAddress.user_id).where(
+            WalletAddress.chain == chain, WalletAddress.address == address
+        )
+    )
+    liability = user_wallet(owner, asset) if owner is not None else f"suspense:{asset}"
+    return f"hot:{chain}:{asset}", liability
+
+
+def security_event(
+    session: Session, code: str, observation: Observation | ChainObservation, **extra: str
+) -> bool:
+    """Record a refused transfer once (log + audit row); False if already recorded."""
+    subject = observation.txid[-64:]
+    action = f"security.{code}"
+    seen = session.scalar(
+        select(AuditLog.id).where(
+            AuditLog.action == action,
+            AuditLog.subject_type == "chain_tx",
+            AuditLog.subject_id == subject,
+        )
+    )
+    if seen is not None:
+        return False
+    data = {
+        "chain": observation.chain,
+        "txid": observation.txid,
+        "idx": str(observation.idx),
+        "asset": observation.asset,
+        "address": observation.address,
+        "amount_minor": str(observation.amount_minor),
+        **extra,
+    }
+    security.warning("%s %s", action, data)
+    audit.record(
+        session, actor=ACTOR, action=action, subject_type="chain_tx", subject_id=subject, data=data
+    )
+    return True
+
+
+def _as_observation(row: ChainObservation) -> Observation:
+    return Observation(
+        chain=row.chain,
+        txid=row.txid,
+        idx=row.idx,
+        asset=row.asset,
+        address=row.address,
+        amount_minor=row.amount_minor,
+        block_number=row.block_number,
+        block_hash=row.block_hash,
+        status=ObservationStatus(row.status),
+    )
+
+
+class _BestChain:
+    """Block hashes of the best chain, asked once per height per run."""
+
+    def __init__(self, adapter: ChainAdapter) -> None:
+        self._adapter = adapter
+        self._hashes: dict[int, str | None] = {}
+
+    def has(self, height: int | None, block_hash: str | None) -> bool:
+        if height is None or block_hash is None:
+            return False
+        if height not in self._hashes:
+            self._hashes[height] = self._adapter.block_hash(height)
+        return self._hashes[height] == block_hash
+
+
+def process_deposits(
+    factory: sessionmaker[Session],
+    adapter: ChainAdapter,
+    policy: ConfirmationPolicy,
+    *,
+    window: int = 10_000,
+) -> DepositReport:
+    """Credit confirmed deposits and reverse reorged credits on one chain; re-runnable."""
+    chain = adapter.chain.value
+    head = adapter.head().height
+    best = _BestChain(adapter)
+    report = DepositReport()
+    with transaction(factory) as session:
+        rows = session.scalars(
+            select(ChainObservation)
+            .outerjoin(
+                Credit,
+                and_(
+                    Credit.chain == ChainObservation.chain,
+                    Credit.txid == ChainObservation.txid,
+                    Credit.idx == ChainObservation.idx,
+                ),
+            )
+            .where(
+                ChainObservation.chain == chain,
+                Credit.id.is_(None),
+                ChainObservation.block_number >= head - window,
+            )
+            .order_by(ChainObservation.id)
+        ).all()
+        candidates = [_as_observation(r) for r in rows]
+    for obs in candidates:
+        ref = _ref(obs.chain, obs.txid, obs.idx)
+        if not best.has(obs.block_number, obs.block_hash):
+            continue  # orphaned (or not yet in a block): never credited from this sighting
+        if obs.status is not ObservationStatus.SUCCESS:
+            with transaction(factory) as session:
+                if security_event(session, obs.status.value, obs):
+                    report.refused.append((ref, obs.status.value))
+            continue
+        confirmations = head - (obs.block_number or head) + 1
+        if confirmations < policy.required(obs.asset):
+            report.pending += 1
+            continue
+        check = adapter.verify_credit(obs)
+        if check.amount_minor <= 0 or check.reason is not None:
+            with transaction(factory) as session:
+                if security_event(session, check.reason or "unverified", obs, **check.detail):
+                    report.refused.append((ref, check.reason or "unverified"))
+            if check.amount_minor <= 0:
+                continue
+        credit = _credit(factory, obs, check.amount_minor)
+        if credit is not None:
+            report.credited.append(credit)
+    report.reversed = _reverse_orphaned(factory, adapter, best, head - window)
+    return report
+
+
+def _credit(factory: sessionmaker[Session], obs: Observation, amount: int) -> Credit | None:
+    """Insert the credit and its entry together; a duplicate is a no-op."""
+    try:
+        with transaction(factory) as session:
+            credit = Credit(
+                chain=obs.chain,
+                txid=obs.txid,
+                idx=obs.idx,
+                asset=obs.asset,
+                address=obs.address,
+                amount_minor=amount,
+            )
+            session.add(credit)
+            session.flush()
+            debit, liability = ledger_accounts(session, obs.chain, obs.asset, obs.address)
+            entry = post_entry(
+                session,
+                [(debit, obs.asset, amount), (liability, obs.asset, -amount)],
+                kind=CREDIT_KIND,
+                ref=_ref(obs.chain, obs.txid, obs.idx),
+                memo=f"deposit to {obs.address} at block {obs.block_number}",
+            )
+            credit.journal_entry_id = entry.id
+            session.flush()
+            log.info("credited %s %s %s", obs.asset, amount, _ref(obs.chain, obs.txid, obs.idx))
+            return credit
+    except IntegrityError:
+        return None  # credited by a concurrent run: the unique key did its job
+
+
+def _reverse_orphaned(
+    factory: sessionmaker[Session], adapter: ChainAdapter, best: _BestChain, floor: int
+) -> list[int]:
+    chain = adapter.chain.value
+    with transaction(factory) as session:
+        credits = session.scalars(
+            select(Credit)
+            .outerjoin(CreditReversal, CreditReversal.credit_id == Credit.id)
+            .where(Credit.chain == chain, CreditReversal.id.is_(None))
+        ).all()
+        sightings: dict[int, list[tuple[int | None, str | None]]] = {}
+        for credit in credits:
+            sightings[credit.id] = [
+                (o.block_number, o.block_hash)
+                for o in session.scalars(
+                    select(ChainObservation).where(
+                        ChainObservation.chain == chain,
+                        ChainObservation.txid == credit.txid,
+                        ChainObservation.idx == credit.idx,
+                    )
+                )
+            ]
+    reversed_ids = []
+    for credit in credits:
+        seen = sightings[credit.id]
+        if not seen or max((h or 0) for h, _ in seen) < floor:
+            continue  # older than the window: final by policy
+        if any(best.has(h, bh) for h, bh in seen):
+            continue
+        if _reverse(factory, credit):
+            reversed_ids.append(credit.id)
+    return reversed_ids
+
+
+def _reverse(factory: sessionmaker[Session], credit: Credit) -> bool:
+    ref = _ref(credit.chain, credit.txid, credit.idx)
+    with transaction(factory) as session:
+        debit, liability = ledger_accounts(session, credit.chain, credit.asset, credit.address)
+        amount = credit.amount_minor
+        try:
+            entry = post_entry(
+                session,
+                [(liability, credit.asset, amount), (debit, credit.asset, -amount)],
+                kind=REVERSAL_KIND,
+                ref=ref,
+                memo="deposit left the best chain after it was credited",
+            )
+            reason = "reorg"
+        except InsufficientFunds:
+            # The user already spent it: book the shortfall as a receivable in suspense.
+            entry = post_entry(
+                session,
+                [
+                    (f"suspense:{credit.asset}", credit.asset, amount),
+                    (debit, credit.asset, -amount),
+                ],
+                kind=REVERSAL_KIND,
+                ref=ref,
+                memo="deposit reorged out after being spent: operator review",
+            )
+            reason = "reorg_spent"
+        try:
+            with session.begin_nested():
+                session.add(
+                    CreditReversal(credit_id=credit.id, journal_entry_id=entry.id, reason=reason)
+                )
+                session.flush()
+        except IntegrityError:
+            return False
+        security.warning("security.deposit_reorged_after_credit %s reason=%s", ref, reason)
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="security.deposit_reorged_after_credit",
+            subject_type="chain_tx",
+            subject_id=credit.txid[-64:],
+            data={"ref": ref, "amount_minor": str(amount), "asset": credit.asset, "reason": reason},
+        )
+    return True

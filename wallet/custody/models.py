@@ -1,0 +1,92 @@
+"""Custody tables: encrypted seeds, the signer's daily usage, credit reversals, withdrawals.
+
+``custody_keys`` holds, per chain family, the BIP39 seed encrypted under a
+data key (AES-GCM) and that data key wrapped by the master key (see
+:mod:`wallet.custody.kms`). Only ciphertexts, nonces, the master key's
+public id and account-level *public* keys (xpubs) are stored.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wallet.db.base import Base, MinorUnits, UTCDateTime, utcnow
+from wallet.db.models._types import IdType, JsonType, enum_type, json_default, positive
+
+
+class CustodyKey(Base):
+    """One family's seed envelope (evm, solana, utxo) and its public keys."""
+
+    __tablename__ = "custody_keys"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    family: Mapped[str] = mapped_column(String(16), unique=True)
+    seed_nonce: Mapped[bytes] = mapped_column(LargeBinary(16))
+    seed_ciphertext: Mapped[bytes] = mapped_column(LargeBinary(256))
+    master_key_id: Mapped[str] = mapped_column(String(64))
+    data_key_nonce: Mapped[bytes] = mapped_column(LargeBinary(16))
+    data_key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary(64))
+    # chain -> account-level extended public key (none for Solana: no public derivation)
+    xpubs: Mapped[dict[str, str]] = mapped_column(JsonType, default=json_default)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignerDailyUsage(Base):
+    """What the signer has signed per UTC day, chain and asset (its daily cap)."""
+
+    __tablename__ = "signer_daily_usage"
+    __table_args__ = (UniqueConstraint("day", "chain", "asset"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    chain: Mapped[str] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(32))
+    used_minor: Mapped[int] = mapped_column(MinorUnits, default=0)
+
+
+class CreditReversal(Base):
+    """A credit whose block left the best chain after it was posted (flagged)."""
+
+    __tablename__ = "credit_reversals"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    credit_id: Mapped[int] = mapped_column(IdType, ForeignKey("credits.id"), unique=True)
+    journal_entry_id: Mapped[int] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+    reason: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WithdrawalStatus(enum.StrEnum):
+    HELD = "held"  # ledger hold placed, nothing signed yet
+    BROADCAST = "broadcast"
+    POSTED = "posted"  # confirmed on chain, hold posted
+    FAILED = "failed"  # refused or dropped, hold voided
+
+
+class Withdrawal(Base):
+    """A user's send to an external address: hold → broadcast → confirm → post."""
+
+    __tablename__ = "withdrawals"
+    __table_args__ = (positive("amount_minor"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)  # idempotency, ours
+    user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id"), index=True)
+    chain: Mapped[str] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(32))
+    to_address: Mapped[str] = mapped_column(String(128))
+    amount_minor: Mapped[int] = mapped_column(MinorUnits)
+    status: Mapped[WithdrawalStatus] = mapped_column(
+        enum_type(WithdrawalStatus, "withdrawal_status"), default=WithdrawalStatus.HELD
+    )
+    txid: Mapped[str | None] = mapped_column(String(128))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, str]] = mapped_column(JsonType, default=json_default)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,161 @@
+"""User withdrawals to external addresses: validate, hold, broadcast, confirm, post.
+
+1. :func:`request_withdrawal` — the address is validated for its chain
+   (checksums), the amount against the platform's limits, and a ledger
+   hold (``withdrawal:<key>``) reserves it on the user's wallet, all in the
+   caller's transaction. Idempotent on our ``key``.
+2. :func:`execute_withdrawal` — sends from the hot wallet through
+   :func:`wallet.chains.broadcast.send` (signed once, re-sent on retry). A
+   refusal before anything was broadcast (signer cap, allowlist, funds)
+   voids the hold at once.
+3. :func:`settle_withdrawal` — confirmed on chain → the hold is posted
+   (user wallet → hot wallet leaves our books); reverted or definitively
+   dropped → the hold is voided and the withdrawal failed.
+
+Left to do: network fees are borne by the hot wallet and not yet booked to
+``expense:network_fees``; a dropped EVM withdrawal is not re-tried with a
+fee bump.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from wallet.assets import Chain, get_asset
+from wallet.chains.addresses import validate_address
+from wallet.chains.base import ChainAdapter, Purpose, TransferIntent
+from wallet.chains.broadcast import refresh, send
+from wallet.chains.models import BroadcastStatus
+from wallet.chains.networks import ChainNetwork
+from wallet.custody.errors import ChainError, CustodyError, WithdrawalRefused
+from wallet.custody.models import Withdrawal, WithdrawalStatus
+from wallet.custody.signer import Signer
+from wallet.db.session import transaction
+from wallet.ledger import place_hold, post_hold, user_wallet, void_hold
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WithdrawalLimits:
+    """Platform limits per asset in minor units (the signer has its own, stricter ones)."""
+
+    minimum: Mapping[str, int]
+    maximum: Mapping[str, int]
+
+
+def _hold_ref(key: str) -> str:
+    return f"withdrawal:{key}"
+
+
+def request_withdrawal(
+    session: Session,
+    *,
+    key: str,
+    user_id: int,
+    net: ChainNetwork,
+    asset: str,
+    to_address: str,
+    amount_minor: int,
+    limits: WithdrawalLimits,
+) -> Withdrawal:
+    """Validate and reserve; a repeated ``key`` returns the first withdrawal."""
+    existing = session.scalars(select(Withdrawal).where(Withdrawal.key == key)).one_or_none()
+    if existing is not None:
+        return existing
+    spec = get_asset(asset)
+    if spec.chain is not net.chain:
+        raise WithdrawalRefused(f"{asset} does not live on {net.chain.value}")
+    address = validate_address(net, to_address)
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+        raise WithdrawalRefused("amounts are integer minor units")
+    low, high = limits.minimum.get(asset), limits.maximum.get(asset)
+    if low is None or high is None or not low <= amount_minor <= high:
+        raise WithdrawalRefused(f"{asset} withdrawals must be between {low} and {high}")
+    place_hold(session, user_wallet(user_id, asset), asset, amount_minor, ref=_hold_ref(key))
+    row = Withdrawal(
+        key=key,
+        user_id=user_id,
+        chain=net.chain.value,
+        asset=asset,
+        to_address=address,
+        amount_minor=amount_minor,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _fail(session: Session, row: Withdrawal, code: str) -> None:
+    void_hold(session, _hold_ref(row.key))
+    row.status = WithdrawalStatus.FAILED
+    row.error_code = code
+    session.flush()
+
+
+def execute_withdrawal(
+    factory: sessionmaker[Session],
+    adapter: ChainAdapter,
+    signer: Signer,
+    key: str,
+    hot_address: str,
+) -> WithdrawalStatus:
+    """Sign and broadcast (once per key); a refusal before broadcast voids the hold."""
+    with transaction(factory) as session:
+        row = session.scalars(select(Withdrawal).where(Withdrawal.key == key)).one()
+        if row.status is not WithdrawalStatus.HELD and row.status is not WithdrawalStatus.BROADCAST:
+            return row.status
+        intent = TransferIntent(
+            _hold_ref(key),
+            Chain(row.chain),
+            row.asset,
+            hot_address,
+            row.to_address,
+            row.amount_minor,
+            Purpose.WITHDRAWAL,
+        )
+    try:
+        view = send(factory, adapter, signer, intent)
+    except (CustodyError, ChainError) as exc:
+        # Nothing was recorded as signed, so nothing can be on its way: safe to void.
+        log.warning("withdrawal %s refused before broadcast: %s", key, exc.code)
+        with transaction(factory) as session:
+            row = session.scalars(select(Withdrawal).where(Withdrawal.key == key)).one()
+            _fail(session, row, exc.code)
+            return row.status
+    with transaction(factory) as session:
+        row = session.scalars(select(Withdrawal).where(Withdrawal.key == key)).one()
+        row.txid = view.txid
+        row.status = WithdrawalStatus.BROADCAST
+        session.flush()
+        return row.status
+
+
+def settle_withdrawal(
+    factory: sessionmaker[Session], adapter: ChainAdapter, key: str, *, confirmations: int = 1
+) -> WithdrawalStatus:
+    """Post the hold once confirmed; void it if the transaction failed or was dropped."""
+    view = refresh(factory, adapter, _hold_ref(key), confirmations=confirmations)
+    with transaction(factory) as session:
+        row = session.scalars(
+            select(Withdrawal).where(Withdrawal.key == key).with_for_update()
+        ).one()
+        if row.status is not WithdrawalStatus.BROADCAST:
+            return row.status
+        if view.status is BroadcastStatus.CONFIRMED:
+            post_hold(
+                session,
+                _hold_ref(key),
+                [(f"hot:{row.chain}:{row.asset}", row.amount_minor)],
+                memo=f"withdrawal {view.txid}",
+            )
+            row.status = WithdrawalStatus.POSTED
+        elif view.status in (BroadcastStatus.FAILED, BroadcastStatus.DROPPED):
+            _fail(session, row, f"broadcast_{view.status.value}")
+        session.flush()
+        return row.status
