@@ -109,10 +109,44 @@ class Settings(BaseSettings):
         default_factory=lambda: {"ethereum": 2000, "solana": 100, "bitcoin": 10000, "dogecoin": 500}
     )
 
+    # Custody: sweeps and confirmation overrides (wallet/custody/config.py).
+    custody_sweep_min: dict[str, int] | None = None  # asset -> minor units
+    custody_cold_threshold: dict[str, int] | None = None  # asset -> minor units kept hot
+    custody_cold_addresses: dict[str, str] | None = None  # chain -> cold address
+    custody_topup_margin_bps: int | None = None
+    custody_sweep_confirmations: int | None = None
+    custody_confirmations: dict[str, int] | None = None  # asset -> deposit confirmations
+
+    # Observability: logs, Sentry, readiness, alerts (wallet/observability, wallet/alerts).
+    log_level: str = "INFO"
+    log_format: str = "json"  # json | text
+    sentry_dsn: SecretStr | None = None  # Sentry is off without a DSN
+    sentry_release: str | None = None
+    sentry_traces_sample_rate: float = 0.0  # a sampling probability, not money
+    dagster_graphql_url: str | None = None
+    dagster_heartbeat_max_age_seconds: int = 120
+    readiness_timeout_seconds: float = 2.0
+    readiness_checks: str | None = None  # comma-separated subset; all when unset
+    chain_head_cache_seconds: float = 10.0
+    alert_quiet_seconds: int = 300
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: SecretStr | None = None
+    alert_slack_webhook_url: SecretStr | None = None
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = 25
+    alert_smtp_username: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_smtp_starttls: bool = False
+    alert_smtp_from: str = "alerts@taskforce.example"
+    alert_smtp_to: str = ""  # comma-separated
+    webhook_silence_seconds: int = 900
+
     web_host: str = "127.0.0.1"
     web_port: int = 5000
     dagster_port: int = 3000
     secret_key: SecretStr | None = None  # Flask session signing; generated in dev
+    vapid_private_key: SecretStr | None = None  # Web Push (PEM); generated in dev
+    vapid_subject: str = "mailto:ops@taskforce.example"
 
     @classmethod
     def settings_customise_sources(

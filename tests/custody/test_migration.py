@@ -40,3 +40,27 @@ def test_migration_matches_models_and_downgrades(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     downgrade(url, "0001_foundation")
+
+
+def test_sweeps_migration_matches_models_and_downgrades(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm10.db'}"
+    upgrade(url, "0010_custody_sweeps")
+    engine = make_engine(url)
+    try:
+        ours = MetaData()
+        for table in Base.metadata.tables.values():
+            table.to_metadata(ours)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diffs = [
+                d
+                for d in compare_metadata(context, ours)
+                if any(
+                    f"'{t}'" in repr(d) or f"{t}." in repr(d)
+                    for t in ("custody_sweeps", "credit_reinstatements")
+                )
+            ]
+        assert diffs == []
+    finally:
+        engine.dispose()
+    downgrade(url, "0006_risk")

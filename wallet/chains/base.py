@@ -157,6 +157,16 @@ class ChainAdapter(Protocol):
 
     def tx_status(self, signed: SignedTransfer) -> TxStatus: ...
 
+    def fee_paid(self, signed: SignedTransfer, native_out: int = 0) -> int:
+        """Native minor units the sender lost to a landed transaction beyond ``native_out``.
+
+        The network fee actually paid (EVM: gas used × effective price;
+        UTXO: inputs − outputs), plus on Solana any rent the sender put
+        into accounts the transaction created. ``native_out`` is the native
+        amount the transfer itself moved (0 for a token transfer).
+        """
+        ...
+
     def scan(self, start: int, end: int, watched: AbstractSet[str]) -> ScanResult:
         """Transfers to ``watched`` in blocks ``start..end``; cost grows with blocks only."""
         ...

@@ -131,6 +131,13 @@ def _set(
         return _view(row)
 
 
+def signed_transfer(factory: sessionmaker[Session], key: str) -> SignedTransfer | None:
+    """The stored signed transaction of ``key`` (None: nothing was signed under it)."""
+    with transaction(factory) as session:
+        row = _find(session, key)
+        return None if row is None else _signed(row)
+
+
 def refresh(
     factory: sessionmaker[Session], adapter: ChainAdapter, key: str, *, confirmations: int = 1
 ) -> BroadcastView:

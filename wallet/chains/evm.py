@@ -262,6 +262,13 @@ class EvmAdapter:
                 return TxStatus(TxState.DROPPED)  # the nonce went to another transaction
         return TxStatus(TxState.UNKNOWN)
 
+    def fee_paid(self, signed: SignedTransfer, native_out: int = 0) -> int:
+        """Gas used × effective gas price, from the receipt (reverted transactions pay too)."""
+        receipt = self._receipt(signed.txid)
+        if receipt is None:
+            raise ChainError(f"no receipt for {signed.txid}: the fee is not known yet")
+        return _int(receipt["gasUsed"]) * _int(receipt["effectiveGasPrice"])
+
     @staticmethod
     def _sender(signed: SignedTransfer) -> str:
         from eth_account import Account

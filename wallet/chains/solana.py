@@ -250,6 +250,24 @@ class SolanaAdapter:
             return TxStatus(TxState.CONFIRMED, status.slot, head - status.slot + 1)
         return TxStatus(TxState.PENDING, status.slot)
 
+    def fee_paid(self, signed: SignedTransfer, native_out: int = 0) -> int:
+        """What the fee payer lost beyond ``native_out``: the fee plus rent of created accounts."""
+        from solders.signature import Signature
+
+        reply = self._run(
+            self.client.get_transaction(
+                Signature.from_string(signed.txid), max_supported_transaction_version=0
+            )
+        ).value
+        if reply is None or reply.transaction.meta is None:
+            raise ChainError(f"transaction {signed.txid} is not known yet: the fee is not known")
+        meta = reply.transaction.meta
+        return int(meta.pre_balances[0]) - int(meta.post_balances[0]) - native_out
+
+    def rent_exempt_minimum(self, size: int = 0) -> int:
+        """Lamports an account of ``size`` data bytes must keep (a fee payer has 0 bytes)."""
+        return int(self._run(self.client.get_minimum_balance_for_rent_exemption(size)).value)
+
     # -- scanning --------------------------------------------------------------
 
     def _block(self, slot: int) -> Any | None:

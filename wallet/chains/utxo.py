@@ -33,6 +33,7 @@ from wallet.chains.base import (
     CreditCheck,
     Observation,
     ObservationStatus,
+    Purpose,
     ScanResult,
     SignedTransfer,
     TransferIntent,
@@ -161,6 +162,12 @@ class UtxoAdapter:
     def balance(self, address: str, asset: str) -> int:
         return sum(c.value for c in self.coins(address))
 
+    def fee_paid(self, signed: SignedTransfer, native_out: int = 0) -> int:
+        """Inputs minus outputs, known exactly since we chose the coins."""
+        if signed.fee_minor is None:
+            raise ChainError(f"transaction {signed.txid} has no recorded fee")
+        return signed.fee_minor
+
     def fee_rate(self) -> int:
         """Minor units per 1000 vbytes for ~6 blocks, never below the relay minimum."""
         try:
@@ -180,20 +187,35 @@ class UtxoAdapter:
 
     # -- sends ------------------------------------------------------------------
 
+    def sweep_amount(self, address: str) -> int:
+        """What sweeping every coin of ``address`` into one output delivers (≤ 0: nothing)."""
+        coins = self.coins(address)
+        if not coins:
+            return 0
+        fee = -(-self.fee_rate() * self._vsize(len(coins), 1) // 1000)
+        return sum(c.value for c in coins) - fee
+
     def plan(self, intent: TransferIntent) -> UtxoPlan:
-        """Largest-first coin selection; change back to the sender above dust."""
+        """Largest-first coin selection; change back to the sender above dust.
+
+        A sweep (``Purpose.SWEEP``) spends *every* coin of the address, so
+        a deposit address made of many small payments is consolidated in
+        one transaction.
+        """
         if intent.amount_minor < self.dust:
             raise ChainError(f"{intent.amount_minor} is below the dust limit {self.dust}")
         rate = self.fee_rate()
+        consolidate = intent.purpose is Purpose.SWEEP
+        n_out = 1 if consolidate else 2
         chosen: list[UtxoInput] = []
-        total = 0
+        total = fee = 0
         for coin in sorted(self.coins(intent.from_address), key=lambda c: -c.value):
             chosen.append(coin)
             total += coin.value
-            fee = -(-rate * self._vsize(len(chosen), 2) // 1000)
-            if total >= intent.amount_minor + fee:
+            fee = -(-rate * self._vsize(len(chosen), n_out) // 1000)
+            if not consolidate and total >= intent.amount_minor + fee:
                 break
-        else:
+        if total < intent.amount_minor + fee or not chosen:
             raise InsufficientOnChainFunds(
                 f"{intent.from_address} has {total} spendable; {intent.amount_minor} plus fees"
                 " is more"

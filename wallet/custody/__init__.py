@@ -7,4 +7,8 @@
 - :mod:`~wallet.custody.signer` — the only decrypting code; caps and allowlist.
 - :mod:`~wallet.custody.deposits` — credit rules, confirmation, reorg reversal.
 - :mod:`~wallet.custody.withdrawals` — hold → broadcast → confirm → post.
+- :mod:`~wallet.custody.sweeps` — deposit addresses → hot (gas top-ups), surplus → cold.
+- :mod:`~wallet.custody.fees` — network fees booked to ``expense:network_fees``.
+- :mod:`~wallet.custody.config` — sweep and cold-storage knobs (``CustodyConfig``).
+- :mod:`~wallet.custody.service` — the facade: deposit addresses, payment targets, ticks.
 """

@@ -13,13 +13,24 @@ Rules (RELIABILITY.md, "Ethereum" / "Bitcoin/Dogecoin" / "Solana"):
   (fee-on-transfer credits what arrived; a token that returns ``false``
   emits nothing and credits nothing). Anything else is a security event
   (``wallet.security`` log + audit row), recorded once, credited never.
+- Our own sweeps, gas top-ups and cold moves (``chain_broadcasts`` of
+  those purposes) land on watched addresses too; they are never credited
+  (:mod:`wallet.custody.sweeps` explains the accounting).
 - One credit per ``(chain, txid, idx)``: the ``credits`` unique key, taken
   in the same transaction as the ledger entry ``deposit.credit``.
 - A credit whose every observation left the best chain is reversed with a
   ``deposit.reversal`` entry and flagged in ``credit_reversals``; if the
   user already spent it, the shortfall goes to ``suspense`` for an operator.
-  A transaction re-included after its credit was reversed is flagged for
-  an operator, not re-credited automatically (left to do).
+- A transaction re-included after its credit was reversed is re-credited
+  by a ``deposit.reinstatement`` entry that is the exact negation of the
+  reversal (so a ``suspense`` shortfall is cleared rather than the user
+  paid twice), once it meets the same confirmation rule and re-verifies
+  for the same amount. ``credit_reinstatements`` is unique per
+  ``(credit, block_hash)``: exactly once per re-inclusion, and only while
+  no other reinstatement of that credit is live (under the credit's row
+  lock). If the re-including block leaves the best chain as well, the
+  reinstatement is taken back (``deposit.reinstatement_reversal``) and a
+  later re-inclusion in yet another block may reinstate again.
 """
 
 from __future__ import annotations
@@ -28,27 +39,33 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet import audit
 from wallet.assets import ChainFamily, RiskTier, get_asset
-from wallet.chains.base import ChainAdapter, Observation, ObservationStatus
-from wallet.custody.models import CreditReversal
+from wallet.chains.base import ChainAdapter, Observation, ObservationStatus, Purpose
+from wallet.chains.models import ChainBroadcast
+from wallet.custody.models import CreditReinstatement, CreditReversal
 from wallet.db.models.chain import ChainObservation, Credit
+from wallet.db.models.ledger import JournalEntry
 from wallet.db.models.ops import AuditLog
 from wallet.db.models.users import WalletAddress
 from wallet.db.session import transaction
 from wallet.errors import InsufficientFunds
-from wallet.ledger import post_entry, user_wallet
+from wallet.ledger import entry_postings, post_entry, user_wallet
 
 log = logging.getLogger(__name__)
 security = logging.getLogger("wallet.security")
 
 CREDIT_KIND = "deposit.credit"
 REVERSAL_KIND = "deposit.reversal"
+REINSTATEMENT_KIND = "deposit.reinstatement"
+REINSTATEMENT_REVERSAL_KIND = "deposit.reinstatement_reversal"
 ACTOR = "system:deposits"
+# Our own moves between our own addresses: custody location, never a deposit.
+INTERNAL_PURPOSES = (Purpose.SWEEP.value, Purpose.GAS_TOPUP.value, Purpose.COLD.value)
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,7 @@ class DepositReport:
     credited: list[Credit] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (ref, reason)
     reversed: list[int] = field(default_factory=list)  # credit ids
+    reinstated: list[int] = field(default_factory=list)  # credit ids re-credited this run
     pending: int = 0
 
 
@@ -179,6 +197,11 @@ def process_deposits(
             .where(
                 ChainObservation.chain == chain,
                 Credit.id.is_(None),
+                ~exists().where(
+                    ChainBroadcast.chain == chain,
+                    ChainBroadcast.txid == ChainObservation.txid,
+                    ChainBroadcast.purpose.in_(INTERNAL_PURPOSES),
+                ),
                 ChainObservation.block_number >= head - window,
             )
             .order_by(ChainObservation.id)
@@ -208,6 +231,10 @@ def process_deposits(
         if credit is not None:
             report.credited.append(credit)
     report.reversed = _reverse_orphaned(factory, adapter, best, head - window)
+    report.reinstated, again = _reinstate_reincluded(
+        factory, adapter, best, policy, head, head - window
+    )
+    report.reversed += again
     return report
 
 
@@ -319,4 +346,197 @@ def _reverse(factory: sessionmaker[Session], credit: Credit) -> bool:
             subject_id=credit.txid[-64:],
             data={"ref": ref, "amount_minor": str(amount), "asset": credit.asset, "reason": reason},
         )
+    return True
+
+
+def _negate(
+    session: Session, entry_id: int, *, kind: str, ref: str, memo: str
+) -> tuple[JournalEntry, str]:
+    """Post the exact opposite of an entry; a user leg that would overdraw goes to suspense."""
+    legs = [(code, asset, -amount) for code, asset, amount in entry_postings(session, entry_id)]
+    try:
+        return post_entry(session, legs, kind=kind, ref=ref, memo=memo), "reorg"
+    except InsufficientFunds:
+        spent = [
+            (f"suspense:{asset}" if code.startswith("user:") else code, asset, amount)
+            for code, asset, amount in legs
+        ]
+        return post_entry(session, spent, kind=kind, ref=ref, memo=memo + ": already spent"), (
+            "reorg_spent"
+        )
+
+
+@dataclass(frozen=True)
+class _Reversed:
+    credit: Observation  # the credit as an observation (amount = credited amount)
+    credit_id: int
+    reversal_entry_id: int
+    live: tuple[int, str, int] | None  # (reinstatement id, block hash, entry id)
+    used: frozenset[str]  # block hashes already reinstated once
+    sightings: tuple[Observation, ...]
+
+
+def _credit_as_observation(credit: Credit) -> Observation:
+    return Observation(
+        chain=credit.chain,
+        txid=credit.txid,
+        idx=credit.idx,
+        asset=credit.asset,
+        address=credit.address,
+        amount_minor=credit.amount_minor,
+        block_number=None,
+        block_hash=None,
+        status=ObservationStatus.SUCCESS,
+    )
+
+
+def _reversed_credits(session: Session, chain: str, floor: int) -> list[_Reversed]:
+    rows = session.execute(
+        select(Credit, CreditReversal.journal_entry_id)
+        .join(CreditReversal, CreditReversal.credit_id == Credit.id)
+        .where(Credit.chain == chain)
+    ).all()
+    out = []
+    for credit, reversal_entry in rows:
+        sightings = tuple(
+            _as_observation(o)
+            for o in session.scalars(
+                select(ChainObservation).where(
+                    ChainObservation.chain == chain,
+                    ChainObservation.txid == credit.txid,
+                    ChainObservation.idx == credit.idx,
+                )
+            )
+        )
+        if not sightings or max((o.block_number or 0) for o in sightings) < floor:
+            continue  # older than the window: final by policy
+        again = session.scalars(
+            select(CreditReinstatement).where(CreditReinstatement.credit_id == credit.id)
+        ).all()
+        open_ = [r for r in again if r.reversal_entry_id is None]
+        live = (open_[0].id, open_[0].block_hash, open_[0].journal_entry_id) if open_ else None
+        out.append(
+            _Reversed(
+                credit=_credit_as_observation(credit),
+                credit_id=credit.id,
+                reversal_entry_id=reversal_entry,
+                live=live,
+                used=frozenset(r.block_hash for r in again),
+                sightings=sightings,
+            )
+        )
+    return out
+
+
+def _reinstate_reincluded(
+    factory: sessionmaker[Session],
+    adapter: ChainAdapter,
+    best: _BestChain,
+    policy: ConfirmationPolicy,
+    head: int,
+    floor: int,
+) -> tuple[list[int], list[int]]:
+    """Re-credit reversed credits whose transaction is back; take back those that left again."""
+    with transaction(factory) as session:
+        reversed_credits = _reversed_credits(session, adapter.chain.value, floor)
+    reinstated: list[int] = []
+    taken_back: list[int] = []
+    for item in reversed_credits:
+        in_best = [
+            o
+            for o in item.sightings
+            if o.status is ObservationStatus.SUCCESS and best.has(o.block_number, o.block_hash)
+        ]
+        if item.live is not None:
+            if not in_best and _take_back(factory, item):
+                taken_back.append(item.credit_id)
+            continue
+        fresh = [
+            o
+            for o in in_best
+            if o.block_hash not in item.used
+            and head - (o.block_number or head) + 1 >= policy.required(o.asset)
+        ]
+        if not fresh:
+            continue
+        obs = fresh[0]
+        check = adapter.verify_credit(obs)
+        if check.reason is not None or check.amount_minor != item.credit.amount_minor:
+            with transaction(factory) as session:
+                security_event(
+                    session, "reinstatement_unverified", obs, reason=check.reason or "amount"
+                )
+            continue
+        if _reinstate(factory, item, obs):
+            reinstated.append(item.credit_id)
+    return reinstated, taken_back
+
+
+def _reinstate(factory: sessionmaker[Session], item: _Reversed, obs: Observation) -> bool:
+    ref = _ref(obs.chain, obs.txid, obs.idx)
+    assert obs.block_hash is not None  # noqa: S101 - only block sightings get here
+    try:
+        with transaction(factory) as session:
+            session.scalars(
+                select(Credit.id).where(Credit.id == item.credit_id).with_for_update()
+            ).one()
+            live = session.scalar(
+                select(CreditReinstatement.id).where(
+                    CreditReinstatement.credit_id == item.credit_id,
+                    CreditReinstatement.reversal_entry_id.is_(None),
+                )
+            )
+            if live is not None:
+                return False  # a concurrent run reinstated it first
+            entry, _reason = _negate(
+                session,
+                item.reversal_entry_id,
+                kind=REINSTATEMENT_KIND,
+                ref=f"{ref}:{obs.block_hash}",
+                memo=f"deposit re-included at block {obs.block_number} after its reversal",
+            )
+            session.add(
+                CreditReinstatement(
+                    credit_id=item.credit_id, block_hash=obs.block_hash, journal_entry_id=entry.id
+                )
+            )
+            session.flush()
+            security.warning("security.deposit_reinstated %s block=%s", ref, obs.block_hash)
+            audit.record(
+                session,
+                actor=ACTOR,
+                action="security.deposit_reinstated",
+                subject_type="chain_tx",
+                subject_id=obs.txid[-64:],
+                data={"ref": ref, "block_hash": obs.block_hash, "asset": obs.asset},
+            )
+            return True
+    except IntegrityError:
+        return False  # this re-inclusion was already reinstated: the unique key did its job
+
+
+def _take_back(factory: sessionmaker[Session], item: _Reversed) -> bool:
+    """The block that re-included the transaction left the best chain too."""
+    assert item.live is not None  # noqa: S101 - callers check
+    reinstatement_id, block_hash, entry_id = item.live
+    ref = _ref(item.credit.chain, item.credit.txid, item.credit.idx)
+    with transaction(factory) as session:
+        row = session.scalars(
+            select(CreditReinstatement)
+            .where(CreditReinstatement.id == reinstatement_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        if row.reversal_entry_id is not None:
+            return False
+        entry, reason = _negate(
+            session,
+            entry_id,
+            kind=REINSTATEMENT_REVERSAL_KIND,
+            ref=f"{ref}:{block_hash}",
+            memo="re-included deposit left the best chain again",
+        )
+        row.reversal_entry_id = entry.id
+        session.flush()
+        security.warning("security.deposit_reorged_after_reinstatement %s reason=%s", ref, reason)
     return True

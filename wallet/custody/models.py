@@ -1,4 +1,4 @@
-"""Custody tables: encrypted seeds, the signer's daily usage, credit reversals, withdrawals.
+"""Custody tables: seeds, signer usage, credit reversals and reinstatements, withdrawals, sweeps.
 
 ``custody_keys`` holds, per chain family, the BIP39 seed encrypted under a
 data key (AES-GCM) and that data key wrapped by the master key (see
@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wallet.db.base import Base, MinorUnits, UTCDateTime, utcnow
@@ -88,5 +88,67 @@ class Withdrawal(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, str]] = mapped_column(JsonType, default=json_default)
     note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CreditReinstatement(Base):
+    """A reversed credit whose transaction came back in block ``block_hash``.
+
+    One row per ``(credit, block_hash)``: the unique key makes the re-credit
+    exactly once per re-inclusion. If that block leaves the best chain too,
+    ``reversal_entry_id`` records the entry that took the re-credit back.
+    """
+
+    __tablename__ = "credit_reinstatements"
+    __table_args__ = (UniqueConstraint("credit_id", "block_hash"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    credit_id: Mapped[int] = mapped_column(IdType, ForeignKey("credits.id"), index=True)
+    block_hash: Mapped[str] = mapped_column(String(128))
+    journal_entry_id: Mapped[int] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+    reversal_entry_id: Mapped[int | None] = mapped_column(IdType, ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SweepKind(enum.StrEnum):
+    SWEEP = "sweep"  # a user deposit address -> the hot wallet
+    COLD = "cold"  # hot wallet surplus -> the configured cold address
+
+
+class SweepStatus(enum.StrEnum):
+    PLANNED = "planned"  # recorded, nothing signed
+    TOPUP = "topup"  # gas/rent top-up broadcast, waiting for it to land
+    SENT = "sent"  # the sweep itself signed and broadcast (amount fixed)
+    CONFIRMED = "confirmed"  # landed; fees booked
+    FAILED = "failed"  # refused, reverted or dropped; a later deposit plans a new one
+
+
+class CustodySweep(Base):
+    """One move of our own coins between our addresses, keyed by its sweep id.
+
+    ``key`` is the sweep id; the top-up and the transfer broadcast under
+    ``<key>:topup`` and ``<key>:tx`` (:mod:`wallet.chains.broadcast`), so a
+    retry re-sends the same signed transactions. ``amount_minor`` is fixed
+    when the transfer is first signed.
+    """
+
+    __tablename__ = "custody_sweeps"
+    __table_args__ = (Index("ix_custody_sweeps_pair", "chain", "asset", "from_address"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[SweepKind] = mapped_column(enum_type(SweepKind, "sweep_kind"))
+    chain: Mapped[str] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(32))
+    from_address: Mapped[str] = mapped_column(String(128))
+    to_address: Mapped[str] = mapped_column(String(128))
+    amount_minor: Mapped[int | None] = mapped_column(MinorUnits)
+    topup_minor: Mapped[int | None] = mapped_column(MinorUnits)
+    fee_minor: Mapped[int] = mapped_column(MinorUnits, default=0)  # native units booked
+    status: Mapped[SweepStatus] = mapped_column(
+        enum_type(SweepStatus, "sweep_status"), default=SweepStatus.PLANNED
+    )
+    error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -12,9 +12,17 @@
    (user wallet → hot wallet leaves our books); reverted or definitively
    dropped → the hold is voided and the withdrawal failed.
 
-Left to do: network fees are borne by the hot wallet and not yet booked to
-``expense:network_fees``; a dropped EVM withdrawal is not re-tried with a
-fee bump.
+**Network fees are the platform's, not the user's.** The user is debited
+exactly the amount they asked to send and the payee receives exactly that;
+the hot wallet pays the gas / miner fee (and on Solana the rent of a
+payee's new token account). Once the transaction has landed — confirmed,
+or reverted, which still burns gas — the fee actually paid is booked
+``expense:network_fees:<NATIVE>`` Dr / ``hot:<chain>:<NATIVE>`` Cr
+(:mod:`wallet.custody.fees`, one entry per withdrawal, kind
+``network_fee``, ref ``withdrawal:<key>``). Users see a round amount and
+an unchanging quote; the cost is priced into the platform fee instead.
+
+Left to do: a dropped EVM withdrawal is not re-tried with a fee bump.
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from wallet.assets import Chain, get_asset
 from wallet.chains.addresses import validate_address
 from wallet.chains.base import ChainAdapter, Purpose, TransferIntent
-from wallet.chains.broadcast import refresh, send
+from wallet.chains.broadcast import BroadcastView, refresh, send, signed_transfer
 from wallet.chains.models import BroadcastStatus
 from wallet.chains.networks import ChainNetwork
 from wallet.custody.errors import ChainError, CustodyError, WithdrawalRefused
+from wallet.custody.fees import book_network_fee
 from wallet.custody.models import Withdrawal, WithdrawalStatus
 from wallet.custody.signer import Signer
 from wallet.db.session import transaction
@@ -136,17 +145,35 @@ def execute_withdrawal(
         return row.status
 
 
+def _fee_paid(
+    factory: sessionmaker[Session], adapter: ChainAdapter, key: str, view: BroadcastView
+) -> int | None:
+    """The fee a landed withdrawal paid (None while pending, or when dropped: none paid)."""
+    if view.status not in (BroadcastStatus.CONFIRMED, BroadcastStatus.FAILED):
+        return None
+    signed = signed_transfer(factory, view.key)
+    if signed is None:  # pragma: no cover - a terminal broadcast has its record
+        return None
+    with transaction(factory) as session:
+        row = session.scalars(select(Withdrawal).where(Withdrawal.key == key)).one()
+        native_out = row.amount_minor if get_asset(row.asset).is_native else 0
+    return adapter.fee_paid(signed, native_out)
+
+
 def settle_withdrawal(
     factory: sessionmaker[Session], adapter: ChainAdapter, key: str, *, confirmations: int = 1
 ) -> WithdrawalStatus:
     """Post the hold once confirmed; void it if the transaction failed or was dropped."""
     view = refresh(factory, adapter, _hold_ref(key), confirmations=confirmations)
+    fee = _fee_paid(factory, adapter, key, view)
     with transaction(factory) as session:
         row = session.scalars(
             select(Withdrawal).where(Withdrawal.key == key).with_for_update()
         ).one()
         if row.status is not WithdrawalStatus.BROADCAST:
             return row.status
+        if fee is not None:
+            book_network_fee(session, row.chain, view.key, fee, memo=f"withdrawal {view.txid}")
         if view.status is BroadcastStatus.CONFIRMED:
             post_hold(
                 session,

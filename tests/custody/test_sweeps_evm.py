@@ -1,0 +1,280 @@
+"""Ethereum sweeps (gas top-up, cold threshold, dropped broadcast), withdrawal fees and
+re-credit after a reorg, against the real Ethereum stand-in (anvil, one block per tx)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from sqlalchemy import func, select
+
+from sandbox.ethereum.testing import start_ethereum, stop_ethereum
+from tests.chains.helpers import Custody, make_custody
+from wallet.assets import Chain
+from wallet.chains.evm import EvmAdapter
+from wallet.chains.models import ChainBroadcast
+from wallet.chains.networks import NetworkKind, network
+from wallet.custody.config import CustodyConfig
+from wallet.custody.deposits import ConfirmationPolicy
+from wallet.custody.fees import NETWORK_FEE_KIND
+from wallet.custody.models import CreditReinstatement, CustodySweep, SweepStatus
+from wallet.custody.service import scan_chain
+from wallet.custody.sweeps import get_sweep, run_sweeps
+from wallet.db.models.chain import Credit
+from wallet.db.models.ledger import JournalEntry
+from wallet.db.session import transaction
+from wallet.ledger import check_invariants, get_balance, user_wallet
+
+CONFS = 3
+POLICY = ConfirmationPolicy({"ETH": CONFS, "USDC": CONFS})
+COLD = "0x000000000000000000000000000000000000c01D"
+CFG = CustodyConfig(sweep_min={"ETH": 10**16, "USDC": 10**6})
+
+
+@pytest.fixture(scope="module")
+def eth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    proc, info = start_ethereum(tmp_path_factory.mktemp("eth"), block_time=0)
+    try:
+        yield info
+    finally:
+        stop_ethereum(proc)
+
+
+@pytest.fixture
+def admin(eth: dict[str, Any]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=eth["url"], timeout=30) as client:
+        yield client
+        client.post("/__sandbox/faults", json={"clear": True})
+
+
+@pytest.fixture
+def adapter(eth: dict[str, Any]) -> EvmAdapter:
+    return EvmAdapter(eth["url"], dict(eth["settings"]["token_contracts"]), chain_id=31337)
+
+
+@pytest.fixture
+def world(eth: dict[str, Any], tmp_path: Path, adapter: EvmAdapter) -> Custody:
+    caps = {"ETH": 5 * 10**18, "USDC": 10_000 * 10**6}
+    world = make_custody(
+        tmp_path / "w.db",
+        caps,
+        tokens=dict(eth["settings"]["token_contracts"]),
+        allowlist={"ethereum": frozenset({COLD})},
+    )
+    world.platform(Chain.ETHEREUM)
+    tick(world, adapter)  # the cursor starts at today's head
+    return world
+
+
+def post(admin: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = admin.post(path, json=body)
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def rpc(admin: httpx.Client, method: str, *params: Any) -> Any:
+    reply = admin.post("/", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    body = reply.json()
+    assert "error" not in body, body
+    return body["result"]
+
+
+def tick(world: Custody, adapter: EvmAdapter) -> Any:
+    return scan_chain(world.factory, Chain.ETHEREUM, None, adapter=adapter, policy=POLICY)
+
+
+def deposit(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client, asset: str, amount: str
+) -> tuple[int, str]:
+    """A user whose custodial address received ``amount`` of ``asset``, credited."""
+    uid = world.user(f"{asset.lower()}-{amount}@example.com")
+    addr = world.address(Chain.ETHEREUM, uid)
+    post(admin, "/__sandbox/fund", {"address": addr, "asset": asset, "amount": amount})
+    post(admin, "/__sandbox/mine", {"blocks": CONFS})
+    tick(world, adapter)  # also credits any hot-wallet float funded meanwhile (to suspense)
+    with transaction(world.factory) as s:
+        assert get_balance(s, user_wallet(uid, asset)).balance > 0
+    return uid, addr
+
+
+def hot(world: Custody) -> str:
+    return world.platform(Chain.ETHEREUM)
+
+
+def fee_total(world: Custody) -> int:
+    with transaction(world.factory) as s:
+        return get_balance(s, "expense:network_fees:ETH").balance
+
+
+def receipt_fee(admin: httpx.Client, txid: str) -> int:
+    receipt = rpc(admin, "eth_getTransactionReceipt", txid)
+    return int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+
+
+def broadcast(world: Custody, key: str) -> ChainBroadcast:
+    with transaction(world.factory) as s:
+        return s.scalars(select(ChainBroadcast).where(ChainBroadcast.key == key)).one()
+
+
+def test_erc20_sweep_tops_up_gas_first_and_books_both_fees(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    post(admin, "/__sandbox/fund", {"address": hot(world), "asset": "ETH", "amount": "2"})
+    uid, addr = deposit(world, adapter, admin, "USDC", "25")
+    assert adapter.balance(addr, "ETH") == 0  # no gas of its own
+    eth_before = adapter.balance(hot(world), "ETH")
+
+    report = run_sweeps(world.factory, adapter, world.signer, CFG)
+    (key,) = report.planned
+    assert report.statuses[key] is SweepStatus.CONFIRMED
+    sweep = get_sweep(world.factory, key)
+    assert sweep.topup_minor is not None and sweep.topup_minor > 0
+    assert sweep.amount_minor == 25 * 10**6
+    assert adapter.balance(addr, "USDC") == 0
+    assert adapter.balance(hot(world), "USDC") == 25 * 10**6
+
+    fees = receipt_fee(admin, broadcast(world, sweep.topup_key).txid) + receipt_fee(
+        admin, broadcast(world, sweep.tx_key).txid
+    )
+    eth_after = adapter.balance(hot(world), "ETH") + adapter.balance(addr, "ETH")
+    assert fee_total(world) == fees == eth_before - eth_after  # the ledger ties out to the chain
+    with transaction(world.factory) as s:
+        assert get_balance(s, user_wallet(uid, "USDC")).balance == 25 * 10**6  # unchanged
+        assert get_balance(s, "hot:ethereum:USDC").balance == 25 * 10**6  # no sweep entry
+        assert s.scalar(select(CustodySweep.fee_minor).where(CustodySweep.key == key)) == fees
+        check_invariants(s)
+    post(admin, "/__sandbox/mine", {"blocks": CONFS})
+    after = tick(world, adapter)  # the top-up and the sweep land on watched addresses
+    assert after.observed == 2 and after.credited == []  # ... and are never deposits
+    again = run_sweeps(world.factory, adapter, world.signer, CFG)
+    assert again.planned == [] and again.statuses == {}
+    assert fee_total(world) == fees
+
+
+def test_cold_threshold_moves_only_the_surplus(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    post(admin, "/__sandbox/fund", {"address": hot(world), "asset": "ETH", "amount": "1"})
+    post(admin, "/__sandbox/fund", {"address": hot(world), "asset": "USDC", "amount": "80"})
+    cold_before = adapter.balance(COLD, "USDC")
+    cfg = CustodyConfig(
+        sweep_min=CFG.sweep_min,
+        cold_threshold={"USDC": 30 * 10**6},
+        cold_addresses={"ethereum": COLD},
+    )
+    report = run_sweeps(world.factory, adapter, world.signer, cfg)
+    assert report.planned == ["cold:ethereum:USDC:1"]
+    assert report.statuses["cold:ethereum:USDC:1"] is SweepStatus.CONFIRMED
+    assert adapter.balance(COLD, "USDC") - cold_before == 50 * 10**6
+    assert adapter.balance(hot(world), "USDC") == 30 * 10**6
+    assert run_sweeps(world.factory, adapter, world.signer, cfg).planned == []  # at threshold
+
+    unlisted = CustodyConfig(
+        sweep_min=CFG.sweep_min,
+        cold_threshold={"USDC": 0},
+        cold_addresses={"ethereum": "0x1111111111111111111111111111111111111111"},
+    )
+    refused = run_sweeps(world.factory, adapter, world.signer, unlisted)
+    assert list(refused.statuses.values()) == [SweepStatus.FAILED]  # not on the allowlist
+    assert adapter.balance(hot(world), "USDC") == 30 * 10**6
+    with transaction(world.factory) as s:
+        assert get_balance(s, "hot:ethereum:USDC").balance == 0  # custody moves book nothing
+        check_invariants(s)
+
+
+def test_sweep_retried_after_a_dropped_broadcast_sends_the_same_tx_once(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    _uid, addr = deposit(world, adapter, admin, "ETH", "0.5")
+    admin.post("/__sandbox/faults", json={"extra": {"drop_tx_next": 1}}).raise_for_status()
+    first = run_sweeps(world.factory, adapter, world.signer, CFG)
+    (key,) = first.planned
+    assert first.statuses[key] is SweepStatus.SENT
+    assert adapter.balance(addr, "ETH") == 5 * 10**17  # swallowed: never reached the node
+    txid = broadcast(world, f"{key}:tx").txid
+
+    second = run_sweeps(world.factory, adapter, world.signer, CFG)
+    assert second.planned == [] and second.statuses[key] is SweepStatus.CONFIRMED
+    sweep = get_sweep(world.factory, key)
+    assert broadcast(world, sweep.tx_key).txid == txid
+    assert int(rpc(admin, "eth_getTransactionCount", addr, "latest"), 16) == 1  # one tx, ever
+    assert sweep.amount_minor is not None
+    left = 5 * 10**17 - sweep.amount_minor - receipt_fee(admin, txid)
+    assert adapter.balance(addr, "ETH") == left
+    with transaction(world.factory) as s:
+        assert s.scalar(select(func.count(ChainBroadcast.id))) == 1
+        check_invariants(s)
+
+
+def test_withdrawal_fees_are_booked_as_balanced_entries(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    from wallet.custody.models import WithdrawalStatus
+    from wallet.custody.withdrawals import (
+        WithdrawalLimits,
+        execute_withdrawal,
+        request_withdrawal,
+        settle_withdrawal,
+    )
+
+    post(admin, "/__sandbox/fund", {"address": hot(world), "asset": "ETH", "amount": "1"})
+    uid, _addr = deposit(world, adapter, admin, "ETH", "0.3")
+    net = network(Chain.ETHEREUM, NetworkKind.SANDBOX)
+    limits = WithdrawalLimits({"ETH": 1}, {"ETH": 10**18})
+    dest = Account.create().address
+    with transaction(world.factory) as s:
+        request_withdrawal(
+            s, key="wfee", user_id=uid, net=net, asset="ETH", to_address=dest,
+            amount_minor=10**17, limits=limits,
+        )  # fmt: skip
+    with transaction(world.factory) as s:
+        hot_before = get_balance(s, "hot:ethereum:ETH").balance
+    execute_withdrawal(world.factory, adapter, world.signer, "wfee", hot(world))
+    assert settle_withdrawal(world.factory, adapter, "wfee") is WithdrawalStatus.POSTED
+    assert settle_withdrawal(world.factory, adapter, "wfee") is WithdrawalStatus.POSTED
+    fee = receipt_fee(admin, broadcast(world, "withdrawal:wfee").txid)
+    assert adapter.balance(dest, "ETH") == 10**17  # the payee gets the full amount
+    with transaction(world.factory) as s:
+        assert get_balance(s, user_wallet(uid, "ETH")).balance == 2 * 10**17  # no fee charged
+        assert get_balance(s, "expense:network_fees:ETH").balance == fee
+        assert get_balance(s, "hot:ethereum:ETH").balance == hot_before - 10**17 - fee
+        entries = s.scalars(select(JournalEntry).where(JournalEntry.kind == NETWORK_FEE_KIND))
+        assert [e.ref for e in entries] == ["withdrawal:wfee"]
+        check_invariants(s)
+
+
+def test_recredit_after_reorg_out_then_back_happens_exactly_once(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    uid, _addr = deposit(world, adapter, admin, "ETH", "2")
+    with transaction(world.factory) as s:
+        txid = s.scalars(select(Credit.txid)).one()
+    raw = rpc(admin, "eth_getRawTransactionByHash", txid)
+
+    post(admin, "/__sandbox/reorg", {"depth": CONFS + 2})
+    assert len(tick(world, adapter).reversed) == 1
+    with transaction(world.factory) as s:
+        assert get_balance(s, user_wallet(uid, "ETH")).balance == 0
+
+    rpc(admin, "eth_sendRawTransaction", raw)  # the same transaction lands again
+    post(admin, "/__sandbox/mine", {"blocks": 1})
+    assert tick(world, adapter).reinstated == []  # not yet confirmed enough
+    post(admin, "/__sandbox/mine", {"blocks": CONFS})
+    assert len(tick(world, adapter).reinstated) == 1
+    post(admin, "/__sandbox/mine", {"blocks": 2})
+    again = tick(world, adapter)
+    assert again.reinstated == [] and again.credited == [] and again.reversed == []
+    with transaction(world.factory) as s:
+        assert get_balance(s, user_wallet(uid, "ETH")).balance == 2 * 10**18
+        assert s.scalar(select(func.count(CreditReinstatement.id))) == 1
+        check_invariants(s)
+
+    post(admin, "/__sandbox/reorg", {"depth": CONFS + 4})  # and out again
+    assert len(tick(world, adapter).reversed) == 1
+    with transaction(world.factory) as s:
+        assert get_balance(s, user_wallet(uid, "ETH")).balance == 0
+        check_invariants(s)
