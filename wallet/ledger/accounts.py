@@ -6,10 +6,13 @@ Grammar (``<ASSET>`` is a registry symbol, ``<chain>`` a :class:`Chain`)::
     merchant:<id>:payable           liability  INR we owe a merchant          never negative
     escrow:<chain>:<ASSET>          asset      crypto received for payments
     hot:<chain>:<ASSET>             asset      our spendable hot wallet
+    cold:<chain>:<ASSET>            asset      our cold storage
     exchange:<venue>:<ASSET>        asset      inventory held on a venue
     float:INR                       asset      the INR float payouts draw on
     payout_clearing:INR             liability  payouts sent, not yet final
     revenue:fees:<ASSET>            revenue    platform fees
+    revenue:fx:<ASSET>              revenue    realised sale proceeds vs quotes (gain or loss)
+    expense:payout_fees:INR         expense    payout gateway fees and their tax
     expense:network_fees:<ASSET>    expense    gas and miner fees we paid
     rounding:<ASSET>                revenue    residue of rounding (may be negative)
     suspense:<ASSET>                liability  money we cannot attribute yet
@@ -56,10 +59,13 @@ _RULES: tuple[tuple[re.Pattern[str], AccountType, str | None, bool], ...] = (
     (re.compile(rf"merchant:{_ID}:payable"), AccountType.LIABILITY, "INR", False),
     (re.compile(rf"escrow:(?P<chain>{_NAME}):(?P<asset>{_ASSET})"), AccountType.ASSET, None, True),
     (re.compile(rf"hot:(?P<chain>{_NAME}):(?P<asset>{_ASSET})"), AccountType.ASSET, None, True),
+    (re.compile(rf"cold:(?P<chain>{_NAME}):(?P<asset>{_ASSET})"), AccountType.ASSET, None, True),
     (re.compile(rf"exchange:{_NAME}:(?P<asset>{_ASSET})"), AccountType.ASSET, None, True),
     (re.compile(r"float:INR"), AccountType.ASSET, "INR", True),
     (re.compile(r"payout_clearing:INR"), AccountType.LIABILITY, "INR", True),
     (re.compile(rf"revenue:fees:(?P<asset>{_ASSET})"), AccountType.REVENUE, None, True),
+    (re.compile(rf"revenue:fx:(?P<asset>{_ASSET})"), AccountType.REVENUE, None, True),
+    (re.compile(r"expense:payout_fees:INR"), AccountType.EXPENSE, "INR", True),
     (re.compile(rf"expense:network_fees:(?P<asset>{_ASSET})"), AccountType.EXPENSE, None, True),
     (re.compile(rf"rounding:(?P<asset>{_ASSET})"), AccountType.REVENUE, None, True),
     (re.compile(rf"suspense:(?P<asset>{_ASSET})"), AccountType.LIABILITY, None, True),

@@ -1,0 +1,98 @@
+"""Exchange rates: the median INR price of every asset, and the circuit breakers."""
+
+from typing import Any
+
+import dagster as dg
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipelines.resources import AlertsResource, RatesResource, WalletDatabase, _settings
+from wallet.alerts import Alert, AlertSink, Severity
+from wallet.db.base import utcnow
+from wallet.rates.types import RatesSnapshot
+
+
+def sync_rates(
+    factory: sessionmaker[Session], alerts: AlertSink, venues: RatesResource
+) -> RatesSnapshot:
+    """One rates sync plus the breakers (what the sensor and the asset both run)."""
+    from wallet.rates.breakers import SqlPauseStore, run_breakers
+    from wallet.rates.cache import make_rate_cache
+    from wallet.rates.clients import build_rate_clients
+    from wallet.rates.config import RatesConfig
+    from wallet.rates.history import SqlRateHistory
+    from wallet.rates.refresh import refresh_rates
+
+    settings = _settings()
+    config = RatesConfig.from_settings(settings)
+
+    def alert(kind: str, payload: dict[str, Any]) -> None:
+        subject = payload.get("asset") or payload.get("source") or "all"
+        alerts.fire(Alert(kind, f"{kind}:{subject}", Severity.WARNING, kind, payload))
+
+    exchange_url, inr_url, coinbase_url = venues.urls()
+    clients = build_rate_clients(
+        exchange_url, inr_url, coinbase_url, usd_inr_rate=settings.usd_inr_rate
+    )
+    try:
+        history = SqlRateHistory(factory)
+        now = utcnow()
+        snapshot = refresh_rates(
+            clients.sources, make_rate_cache(config, factory), history, now, alert, config
+        )
+        run_breakers(
+            config.assets,
+            now,
+            history=history,
+            books=clients.books(),
+            chain_lagging=lambda _chain: False,  # TODO(chains): scanner lag per chain
+            store=SqlPauseStore(factory),
+            config=config,
+            alert=alert,
+        )
+    finally:
+        clients.close()
+    return snapshot
+
+
+def rates_metadata(snapshot: RatesSnapshot) -> dict[str, Any]:
+    table = "| asset | ₹ per unit | sources |\n|---|---|---|\n" + "".join(
+        f"| {r.asset} | {r.display} | {', '.join(r.sources)} |\n"
+        for r in sorted(snapshot.rates.values(), key=lambda r: r.asset)
+    )
+    return {
+        "rates": dg.MetadataValue.md(table),
+        "missing": ", ".join(snapshot.missing) or "none",
+        "exclusions": len(snapshot.exclusions),
+        "source_errors": dg.MetadataValue.json(snapshot.source_errors),
+    }
+
+
+@dg.asset(group_name="rates", kinds={"python"})
+def exchange_rates(
+    db: WalletDatabase, alerts: AlertsResource, rates: RatesResource
+) -> dg.MaterializeResult:
+    """Median INR rate per asset from every venue, cached for quotes (paise per minor unit).
+
+    The rates sensor materialises this every 30 s inside its own evaluation
+    (no run per refresh); a manual materialisation does the same sync.
+    """
+    snapshot = sync_rates(db.factory(), alerts.sink(db), rates)
+    return dg.MaterializeResult(metadata=rates_metadata(snapshot))
+
+
+@dg.asset_check(asset=exchange_rates, blocking=True)
+def rates_fresh(db: WalletDatabase) -> dg.AssetCheckResult:
+    """Every rated asset has a cached rate younger than ``rate_max_age_seconds``."""
+    from wallet.rates.cache import make_rate_cache
+    from wallet.rates.config import RatesConfig
+
+    config = RatesConfig.from_settings(_settings())
+    cache = make_rate_cache(config, db.factory())
+    now = utcnow()
+    stale = [
+        a
+        for a in config.assets
+        if (r := cache.get_rate(a)) is None
+        or (now - r.observed_at).total_seconds() > config.rate_max_age_seconds
+    ]
+    return dg.AssetCheckResult(passed=not stale, metadata={"stale": ", ".join(stale) or "none"})

@@ -1,0 +1,114 @@
+"""The single assembly point of the Dagster code location (``workspace.yaml``).
+
+Reads like a table of contents: assets, checks, jobs, schedules, sensors
+and the resources they use. Resource fields left empty fall back to
+``wallet.config.load_settings()`` at run time (the sandbox's endpoints in
+dev); secrets come from the environment through ``dg.EnvVar`` when it
+provides them, so they are read at run time and never shown in the UI.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dagster as dg
+
+from assets.analytics import merchant_daily_volume, payments_fact
+from assets.chains import chain_confirmations
+from assets.rates import exchange_rates, rates_fresh
+from assets.reconciliation import reconciliation_clean, reconciliation_report
+from assets.settlement import float_above_minimum, ledger_balanced, no_payment_stuck, settlements
+from pipelines.jobs import (
+    analytics_job,
+    confirmations_job,
+    rates_job,
+    reconciliation_job,
+    settlement_job,
+)
+from pipelines.resources import (
+    AlertsResource,
+    ExchangeResource,
+    RatesResource,
+    RazorpayXResource,
+    ReportsResource,
+    SettlementResource,
+    WalletDatabase,
+)
+from pipelines.schedules import analytics_schedule, reconciliation_schedule
+from sensors.chains import CHAINS, chain_sensor, settings_adapter
+from sensors.health import (
+    float_low_sensor,
+    rates_age_sensor,
+    run_failure_alerts,
+    stuck_payments_sensor,
+)
+from sensors.payments import payments_sensor
+from sensors.rates import rates_sensor
+
+
+def _secret(name: str) -> Any:
+    """``dg.EnvVar(name)`` when the environment sets it, else empty (settings fallback)."""
+    return dg.EnvVar(name) if os.environ.get(name) else ""
+
+
+def _number(name: str) -> Any:
+    """``dg.EnvVar.int(name)`` when set, else 0 ("use the settings' value")."""
+    return dg.EnvVar.int(name) if os.environ.get(name) else 0
+
+
+def resources() -> dict[str, Any]:
+    return {
+        "db": WalletDatabase(database_url=_secret("DATABASE_URL")),
+        "razorpayx": RazorpayXResource(
+            key_id=_secret("RAZORPAYX_KEY_ID"), key_secret=_secret("RAZORPAYX_KEY_SECRET")
+        ),
+        "exchanges": ExchangeResource(
+            binance_api_key=_secret("EXCHANGE_API_KEY"),
+            binance_api_secret=_secret("EXCHANGE_API_SECRET"),
+            inr_api_key=_secret("INR_EXCHANGE_API_KEY"),
+            inr_api_secret=_secret("INR_EXCHANGE_API_SECRET"),
+        ),
+        "alerts": AlertsResource(
+            webhook_url=_secret("ALERT_WEBHOOK_URL"), webhook_secret=_secret("ALERT_WEBHOOK_SECRET")
+        ),
+        "settlement": SettlementResource(
+            sell_window_seconds=_number("SETTLEMENT_SELL_WINDOW_SECONDS"),
+            max_payout_attempts=_number("SETTLEMENT_MAX_PAYOUT_ATTEMPTS"),
+            float_min_paise=_number("SETTLEMENT_FLOAT_MIN_PAISE"),
+            payment_sla_seconds=_number("SETTLEMENT_PAYMENT_SLA_SECONDS"),
+        ),
+        "reports": ReportsResource(),
+        "rates": RatesResource(),
+    }
+
+
+defs = dg.Definitions(
+    assets=[
+        exchange_rates,
+        settlements,
+        chain_confirmations,
+        reconciliation_report,
+        payments_fact,
+        merchant_daily_volume,
+    ],
+    asset_checks=[
+        rates_fresh,
+        ledger_balanced,
+        no_payment_stuck,
+        float_above_minimum,
+        reconciliation_clean,
+    ],
+    jobs=[settlement_job, confirmations_job, rates_job, reconciliation_job, analytics_job],
+    schedules=[reconciliation_schedule, analytics_schedule],
+    sensors=[
+        payments_sensor,
+        rates_sensor,
+        rates_age_sensor,
+        stuck_payments_sensor,
+        float_low_sensor,
+        run_failure_alerts,
+        *(chain_sensor(chain, settings_adapter(chain)) for chain in CHAINS),
+    ],
+    resources=resources(),
+)

@@ -1,0 +1,177 @@
+"""Dagster resources: thin ``ConfigurableResource`` wrappers over ``wallet/`` clients.
+
+Every field may stay empty: the value then comes from
+:func:`wallet.config.load_settings` at run time (in dev that includes the
+sandbox's endpoints file, ``var/sandbox/endpoints.json``). Secrets are set
+through ``dg.EnvVar`` in :mod:`pipelines.definitions` when the environment
+provides them, so they are read at run time and hidden in the UI.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from wallet.alerts import Alerter, Channel, LogChannel, SqlIncidents, WebhookChannel
+from wallet.config import Settings, load_settings
+from wallet.exchanges.base import ExchangeClient
+from wallet.payouts.razorpayx import RazorpayXClient
+from wallet.settlement.config import SettlementConfig
+from wallet.settlement.service import SettlementDeps
+
+
+@functools.lru_cache(maxsize=1)
+def _settings() -> Settings:
+    return load_settings()
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
+    # One engine per URL per process: sensors evaluate in the long-lived code server.
+    from wallet.db.session import make_engine
+
+    return make_engine(url)
+
+
+def _or_setting(value: str, name: str) -> str:
+    if value:
+        return value
+    raw = getattr(_settings(), name)
+    return str(raw.get_secret_value() if hasattr(raw, "get_secret_value") else raw)
+
+
+class WalletDatabase(dg.ConfigurableResource):
+    """The app database (PostgreSQL or SQLite)."""
+
+    database_url: str = ""
+
+    def url(self) -> str:
+        return self.database_url or _settings().resolved_database_url
+
+    def factory(self) -> sessionmaker[Session]:
+        from wallet.db.session import make_session_factory
+
+        return make_session_factory(_engine(self.url()))
+
+
+class RazorpayXResource(dg.ConfigurableResource):
+    """RazorpayX Payouts (key secret and webhook secret are secrets)."""
+
+    url: str = ""
+    key_id: str = ""
+    key_secret: str = ""
+    account_number: str = ""
+
+    def client(self) -> RazorpayXClient:
+        return RazorpayXClient(
+            _or_setting(self.url, "razorpayx_url"),
+            _or_setting(self.key_id, "razorpayx_key_id"),
+            _or_setting(self.key_secret, "razorpayx_key_secret"),
+            _or_setting(self.account_number, "razorpayx_account_number"),
+        )
+
+
+class ExchangeResource(dg.ConfigurableResource):
+    """The primary Binance-style venue and the INR venue (the failover)."""
+
+    binance_url: str = ""
+    binance_api_key: str = ""
+    binance_api_secret: str = ""
+    inr_url: str = ""
+    inr_api_key: str = ""
+    inr_api_secret: str = ""
+
+    def clients(self) -> dict[str, ExchangeClient]:
+        from wallet.exchanges.binance import BinanceClient
+
+        return {
+            "binance": BinanceClient(
+                _or_setting(self.binance_url, "exchange_url"),
+                _or_setting(self.binance_api_key, "exchange_api_key"),
+                _or_setting(self.binance_api_secret, "exchange_api_secret"),
+                venue="binance",
+            ),
+            "inr": BinanceClient(
+                _or_setting(self.inr_url, "inr_exchange_url"),
+                _or_setting(self.inr_api_key, "inr_exchange_api_key"),
+                _or_setting(self.inr_api_secret, "inr_exchange_api_secret"),
+                venue="inr",
+            ),
+        }
+
+
+class RatesResource(dg.ConfigurableResource):
+    """Where rates come from: the two Binance-style venues and Coinbase's tickers."""
+
+    exchange_url: str = ""
+    inr_exchange_url: str = ""
+    coinbase_url: str = ""
+    use_coinbase: bool = True
+
+    def urls(self) -> tuple[str, str, str | None]:
+        coinbase = _or_setting(self.coinbase_url, "coinbase_url") if self.use_coinbase else ""
+        return (
+            _or_setting(self.exchange_url, "exchange_url"),
+            _or_setting(self.inr_exchange_url, "inr_exchange_url"),
+            coinbase or None,
+        )
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """Alert channels: the log always, a webhook when ``webhook_url`` is set."""
+
+    webhook_url: str = ""
+    webhook_secret: str = ""
+
+    def sink(self, db: WalletDatabase) -> Alerter:
+        channels: list[Channel] = [LogChannel()]
+        if self.webhook_url:
+            channels.append(WebhookChannel(self.webhook_url, secret=self.webhook_secret or None))
+        return Alerter(SqlIncidents(db.factory()), channels)
+
+
+class ReportsResource(dg.ConfigurableResource):
+    """Where report files go (default: ``<var_dir>/reports``)."""
+
+    directory: str = ""
+
+    def path(self) -> Path:
+        return Path(self.directory) if self.directory else _settings().var_dir / "reports"
+
+
+class SettlementResource(dg.ConfigurableResource):
+    """Settlement knobs; zero means "the settings' value"."""
+
+    max_payout_attempts: int = 0
+    payout_wait_seconds: float = 0.0
+    sell_window_seconds: int = 0
+    float_min_paise: int = 0
+    payment_sla_seconds: int = 0
+
+    def config(self) -> SettlementConfig:
+        overrides: dict[str, Any] = {
+            k: v for k, v in self.model_dump().items() if isinstance(v, int | float) and v
+        }
+        return SettlementConfig.from_settings(_settings(), **overrides)
+
+
+def settlement_deps(
+    db: WalletDatabase,
+    razorpayx: RazorpayXResource,
+    exchanges: ExchangeResource,
+    alerts: AlertsResource,
+    settlement: SettlementResource,
+) -> SettlementDeps:
+    """Wire the framework-free settlement to the configured outside world."""
+    return SettlementDeps(
+        factory=db.factory(),
+        payouts=razorpayx.client(),
+        exchanges=exchanges.clients(),
+        alerts=alerts.sink(db),
+        config=settlement.config(),
+    )

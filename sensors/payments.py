@@ -1,0 +1,57 @@
+"""The payments sensor: settlement runs for payments that must move, keyed by their ids."""
+
+import hashlib
+
+import dagster as dg
+
+from pipelines.jobs import settlement_job
+from pipelines.resources import SettlementResource, WalletDatabase
+from wallet.db.base import utcnow
+from wallet.settlement.watch import Watermark, newly_confirmed, overdue
+
+BATCH = 20  # payments per run: one process start amortised over many payouts
+RETRY_AFTER_S = 60.0
+
+
+def _digest(ids: list[str]) -> str:
+    return hashlib.sha256(",".join(sorted(ids)).encode()).hexdigest()[:24]
+
+
+def settle_request(ids: list[str], run_key: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=run_key,
+        run_config={"ops": {"settlements": {"config": {"payment_ids": ids}}}},
+        tags={"taskforce/payments": ",".join(ids)[:4000]},
+    )
+
+
+@dg.sensor(
+    job=settlement_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def payments_sensor(
+    context: dg.SensorEvaluationContext, db: WalletDatabase, settlement: SettlementResource
+) -> dg.SensorResult | dg.SkipReason:
+    """New ``confirmed`` payments (after the cursor), plus the safety net for overdue ones.
+
+    Cursor: the watermark (``updated_at``, ``id``) of the newest confirmed
+    payment requested. Run keys derive from payment ids, so a duplicate tick
+    (or a second daemon) requests nothing twice; overdue payments are
+    re-requested at most once per ``RETRY_AFTER_S`` bucket.
+    """
+    mark = Watermark.decode(context.cursor)
+    now = utcnow()
+    with db.factory()() as session:
+        new, advanced = newly_confirmed(session, mark)
+        late = [p for p in overdue(session, now, RETRY_AFTER_S) if p not in new]
+    requests = [
+        settle_request(chunk, f"settle:{_digest(chunk)}")
+        for chunk in (new[i : i + BATCH] for i in range(0, len(new), BATCH))
+    ]
+    if late:
+        bucket = int(now.timestamp() // RETRY_AFTER_S)
+        requests.append(settle_request(late[:BATCH], f"retry:{bucket}:{_digest(late[:BATCH])}"))
+    if not requests:
+        return dg.SkipReason("no payment needs settling")
+    return dg.SensorResult(run_requests=requests, cursor=advanced.encode())

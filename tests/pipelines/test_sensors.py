@@ -1,0 +1,213 @@
+"""Sensors evaluated with build_sensor_context: run requests, cursors, no duplicates."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import dagster as dg
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipelines.resources import (
+    AlertsResource,
+    RazorpayXResource,
+    SettlementResource,
+    WalletDatabase,
+)
+from sensors.chains import chain_sensor
+from sensors.health import float_low_sensor, stuck_payments_sensor
+from sensors.payments import payments_sensor
+from tests.pipelines.fake_chain import FakeChain
+from tests.settlement.helpers import custodial_payment
+from wallet.alerts.models import AlertIncident, IncidentStatus
+from wallet.db.base import utcnow
+from wallet.db.models import ChainObservation, Payment, WalletAddress
+from wallet.db.models.users import AddressPurpose
+from wallet.db.session import transaction
+
+
+def _run(sensor: Any, cursor: str | None, **resources: Any) -> Any:
+    context = dg.build_sensor_context(cursor=cursor, resources=resources)
+    return sensor(context)
+
+
+def test_payments_sensor_requests_each_confirmed_payment_once(
+    app_db: tuple[str, sessionmaker[Session]],
+) -> None:
+    url, factory = app_db
+    db = WalletDatabase(database_url=url)
+    first = [custodial_payment(factory), custodial_payment(factory)]
+
+    result = _run(payments_sensor, None, db=db, settlement=SettlementResource())
+    [request] = result.run_requests
+    assert request.run_key.startswith("settle:")
+    assert sorted(request.run_config["ops"]["settlements"]["config"]["payment_ids"]) == sorted(
+        first
+    )
+    cursor = json.loads(result.cursor)
+    assert cursor["id"] in first and cursor["updated_at"]
+
+    # A duplicate tick from the old cursor asks for the same run key (Dagster dedupes it) ...
+    again = _run(payments_sensor, None, db=db, settlement=SettlementResource())
+    assert [r.run_key for r in again.run_requests] == [request.run_key]
+    # ... and from the new cursor there is nothing to do until a new payment confirms.
+    idle = _run(payments_sensor, result.cursor, db=db, settlement=SettlementResource())
+    assert isinstance(idle, dg.SkipReason)
+    third = custodial_payment(factory)
+    later = _run(payments_sensor, result.cursor, db=db, settlement=SettlementResource())
+    assert later.run_requests[0].run_config["ops"]["settlements"]["config"]["payment_ids"] == [
+        third
+    ]
+
+
+def test_payments_sensor_safety_net_retries_overdue_payments_once_per_bucket(
+    app_db: tuple[str, sessionmaker[Session]],
+) -> None:
+    url, factory = app_db
+    db = WalletDatabase(database_url=url)
+    pid = custodial_payment(factory)
+    cursor = _run(payments_sensor, None, db=db, settlement=SettlementResource()).cursor
+    with transaction(factory) as s:
+        s.execute(
+            update(Payment)
+            .where(Payment.id == pid)
+            .values(updated_at=utcnow() - timedelta(minutes=5))
+        )
+    first = _run(payments_sensor, cursor, db=db, settlement=SettlementResource())
+    second = _run(payments_sensor, cursor, db=db, settlement=SettlementResource())
+    [retry] = first.run_requests
+    assert retry.run_key.startswith("retry:")
+    assert [r.run_key for r in second.run_requests] == [retry.run_key]
+
+
+def test_chain_sensor_scans_in_the_tick_and_rewinds_on_a_reorg(
+    app_db: tuple[str, sessionmaker[Session]],
+) -> None:
+    url, factory = app_db
+    db = WalletDatabase(database_url=url)
+    chain = FakeChain(height=5)
+    with transaction(factory) as s:
+        s.add(
+            WalletAddress(
+                chain="ethereum",
+                purpose=AddressPurpose.DEPOSIT,
+                address="0xabc",
+                derivation_index=0,
+            )
+        )
+    sensor = chain_sensor("ethereum", lambda: chain)
+
+    # The first tick starts at today's head: nothing to do but remember it.
+    first = _run(sensor, None, db=db)
+    assert first.cursor == f"5:{chain.hash(5)}" and first.run_requests == []
+
+    chain.extend(8)
+    chain.pay(height=7, address="0xabc", txid="0xt1", amount=10**18)
+    second = _run(sensor, first.cursor, db=db)
+    assert second.cursor == f"8:{chain.hash(8)}"
+    assert [r.run_key for r in second.run_requests] == ["ethereum:6-8"]
+    [event] = second.asset_events
+    assert event.metadata["observed"].value == 1
+
+    for _ in range(2):  # duplicate ticks: nothing new, nothing written twice
+        assert isinstance(_run(sensor, second.cursor, db=db), dg.SkipReason)
+    with factory() as s:
+        assert len(s.scalars(select(ChainObservation)).all()) == 1
+
+    chain.reorg(from_height=7, new_tip=9)  # blocks 7-8 replaced, one more on top
+    chain.pay(height=8, address="0xabc", txid="0xt2", amount=5)
+    after = _run(sensor, second.cursor, db=db)
+    assert after.cursor == f"9:{chain.hash(9)}"
+    assert [r.run_key for r in after.run_requests] == ["ethereum:7-9:reorg"]
+    assert after.asset_events[0].metadata["reorg_depth"].value >= 1
+    with factory() as s:
+        assert {o.txid for o in s.scalars(select(ChainObservation))} == {"0xt1", "0xt2"}
+
+
+def test_float_low_sensor_alerts_once_and_resolves_after_topup(
+    app_db: tuple[str, sessionmaker[Session]], rzp: dict[str, Any]
+) -> None:
+    url, factory = app_db
+    creds = rzp["credentials"]
+    resources = {
+        "db": WalletDatabase(database_url=url),
+        "alerts": AlertsResource(),
+        "razorpayx": RazorpayXResource(
+            url=rzp["url"],
+            key_id=creds["key_id"],
+            key_secret=creds["key_secret"],
+            account_number=creds["account_number"],
+        ),
+    }
+    balance = httpx.get(rzp["url"] + "/__sandbox/balance", trust_env=False).json()["balance"]
+    above = SettlementResource(float_min_paise=balance + 1)
+    for _ in range(2):
+        _run(float_low_sensor, None, settlement=above, **resources)
+    with factory() as s:
+        incident = s.scalars(select(AlertIncident)).one()
+        assert (incident.key, incident.count, incident.status) == (
+            "float_low:razorpayx",
+            2,
+            IncidentStatus.OPEN,
+        )
+    _run(float_low_sensor, None, settlement=SettlementResource(float_min_paise=1), **resources)
+    with factory() as s:
+        assert s.scalars(select(AlertIncident.status)).one() is IncidentStatus.RESOLVED
+
+
+def test_stuck_payments_sensor_raises_an_incident_per_payment_and_clears_it(
+    app_db: tuple[str, sessionmaker[Session]],
+) -> None:
+    url, factory = app_db
+    resources = {"db": WalletDatabase(database_url=url), "alerts": AlertsResource()}
+    pid = custodial_payment(factory)
+    strict = SettlementResource(payment_sla_seconds=60)
+    _run(stuck_payments_sensor, None, settlement=strict, **resources)
+    with factory() as s:
+        assert s.scalars(select(AlertIncident)).all() == []
+        s.execute(
+            update(Payment)
+            .where(Payment.id == pid)
+            .values(updated_at=utcnow() - timedelta(minutes=5))
+        )
+        s.commit()
+    _run(stuck_payments_sensor, None, settlement=strict, **resources)
+    _run(stuck_payments_sensor, None, settlement=strict, **resources)
+    with factory() as s:
+        incident = s.scalars(select(AlertIncident)).one()
+        assert incident.key == f"payment_stuck:{pid}" and incident.count == 2
+    lenient = SettlementResource(payment_sla_seconds=3600)
+    _run(stuck_payments_sensor, None, settlement=lenient, **resources)
+    with factory() as s:
+        assert s.scalars(select(AlertIncident.status)).one() is IncidentStatus.RESOLVED
+
+
+def test_rates_sensor_refreshes_in_the_tick_and_reports_a_materialisation(
+    app_db: tuple[str, sessionmaker[Session]], venues: dict[str, Any]
+) -> None:
+    from pipelines.resources import RatesResource
+    from sensors.rates import rates_sensor
+    from wallet.rates.cache import DatabaseRateCache
+
+    url, factory = app_db
+    rates = RatesResource(
+        exchange_url=venues["binance"]["url"],
+        inr_exchange_url=venues["inr"]["url"],
+        use_coinbase=False,
+    )
+    result = _run(
+        rates_sensor,
+        None,
+        db=WalletDatabase(database_url=url),
+        alerts=AlertsResource(),
+        rates=rates,
+    )
+    assert result.run_requests == []  # no run, no process start
+    [event] = result.asset_events
+    assert event.asset_key == dg.AssetKey("exchange_rates")
+    assert "| SOL |" in event.metadata["rates"].value
+    cached = DatabaseRateCache(factory, prefix="taskforce:rates").get_rate("SOL")
+    assert cached is not None and (utcnow() - cached.observed_at).total_seconds() < 60

@@ -1,0 +1,5 @@
+"""Reuse the settlement suite's databases and stand-ins."""
+
+from tests.settlement.conftest import db_url, factory, rzp, venues
+
+__all__ = ["db_url", "factory", "rzp", "venues"]

@@ -1,0 +1,234 @@
+"""Taking a payment in: persist a quote, open a payment against it.
+
+``create_quote`` prices what the payer asked for (through the caller's
+quote calculation: :func:`wallet.quotes.quote_from_sources` in production,
+:func:`wallet.quotes.make_quote` with fixed inputs in tests) and stores the
+locked price. ``create_payment`` opens the payment, refusing an expired
+quote before any funds move.
+
+**Custodial rule (pay on first sight).** A custodial payment spends the
+payer's platform balance, which was credited only after its deposit met
+the confirmation rule of its risk tier. The spend is an internal ledger
+hold on that balance, which the payer cannot double-spend or reorg: it is
+final the moment it is placed, whatever the amount. So a custodial payment
+goes straight through ``awaiting_funds → detected → confirmed`` in the same
+transaction as the hold and is ready to settle at once. (If custody later
+moves the coins on chain to escrow, that is our own sweep, batched, and
+does not gate the vendor's payout.)
+
+**External payments** wait in ``awaiting_funds`` with a deposit address
+from the custody layer; the chain sensors move them on.
+
+Idempotency: one payment per quote (``payments.quote_id`` is unique), so
+repeating ``create_payment`` for the same quote and source returns the
+first payment; the API's ``Idempotency-Key`` replay sits on top of this.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wallet.assets import get_asset
+from wallet.db.base import utcnow
+from wallet.db.models.payments import Payment, PaymentSource, Quote, QuoteStatus
+from wallet.db.models.users import Merchant, MerchantStatus, User, UserStatus
+from wallet.errors import InvalidAmount, WalletError
+from wallet.ledger import place_hold, user_wallet
+from wallet.payments.states import PaymentStatus
+from wallet.payments.transitions import open_payment, transition
+from wallet.quotes import QuoteCalculation, QuoteExpired, QuoteRequest
+
+QuoteCalculator = Callable[[QuoteRequest], QuoteCalculation]
+DepositAssigner = Callable[[Session, Payment], str]
+
+
+class QuoteNotFound(WalletError):
+    code = "quote_not_found"
+    http_status = 404
+
+
+class PaymentConflict(WalletError):
+    """The quote already has a payment opened with another source."""
+
+    code = "payment_conflict"
+    http_status = 409
+
+
+class AccountFrozen(WalletError):
+    code = "account_frozen"
+    http_status = 403
+
+
+def hold_ref(payment_id: str) -> str:
+    """The ledger hold reserving a custodial payment's crypto."""
+    return f"payment:{payment_id}"
+
+
+def _active_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise WalletError(f"no user {user_id}", code="user_not_found")
+    if user.status is UserStatus.FROZEN:
+        raise AccountFrozen("this account is frozen: no new payments")
+    return user
+
+
+def create_quote(
+    session: Session,
+    user_id: int,
+    *,
+    asset: str,
+    calculate: QuoteCalculator,
+    payee_vpa: str,
+    amount_paise: int | None,
+    payee_name: str | None = None,
+) -> Quote:
+    """Price ``amount_paise`` to ``payee_vpa`` in ``asset`` and store the quote.
+
+    ``amount_paise`` comes from the UPI code or, for a static QR, from the
+    payer; ``None`` is refused with ``amount_required``. The web tier passes
+    the parsed :class:`wallet.upi.UpiPaymentRequest` fields (already validated).
+    """
+    _active_user(session, user_id)
+    if amount_paise is None:
+        raise InvalidAmount(
+            "this QR has no amount: enter the amount to pay", code="amount_required"
+        )
+    get_asset(asset)
+    calc = calculate(QuoteRequest(amount_paise, asset, payee_vpa))
+    record = calc.as_record()
+    quote = Quote(
+        id=str(uuid.uuid4()),
+        user_id=user_id,
+        asset=record["asset"],
+        amount_minor=record["amount_minor"],
+        amount_inr_paise=record["amount_inr_paise"],
+        rate=record["rate"],
+        fees=record["fees"],
+        route=record["route"],
+        payee_vpa=payee_vpa,
+        payee_name=payee_name,
+        status=QuoteStatus.ISSUED,
+        expires_at=record["expires_at"],
+        created_at=record["created_at"],
+    )
+    session.add(quote)
+    session.flush()
+    return quote
+
+
+def _lock_quote(session: Session, quote_id: str, user_id: int) -> Quote:
+    quote = session.scalars(
+        select(Quote)
+        .where(Quote.id == quote_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if quote is None or quote.user_id != user_id:  # another user's quote does not exist for you
+        raise QuoteNotFound(f"no quote {quote_id!r}")
+    return quote
+
+
+def _merchant_for(session: Session, vpa: str) -> int | None:
+    return session.scalars(
+        select(Merchant.id).where(
+            Merchant.upi_vpa == vpa.lower(), Merchant.status == MerchantStatus.ACTIVE
+        )
+    ).first()
+
+
+def create_payment(
+    session: Session,
+    user_id: int,
+    quote_id: str,
+    source: PaymentSource | str,
+    *,
+    now: datetime | None = None,
+    assign_deposit: DepositAssigner | None = None,
+    actor: str | None = None,
+) -> Payment:
+    """Open the payment for a quote, in the caller's transaction.
+
+    Raises ``quote_not_found``, ``quote_expired`` (nothing moved),
+    ``insufficient_funds`` (custodial, nothing held), ``payment_conflict``.
+    ``assign_deposit`` gives an external payment its deposit address (the
+    custody layer's allocator); without it the address stays empty until
+    custody assigns one.
+    """
+    src = PaymentSource(source)
+    now = now or utcnow()
+    actor = actor or f"user:{user_id}"
+    _active_user(session, user_id)
+    quote = _lock_quote(session, quote_id, user_id)
+    existing = session.scalars(select(Payment).where(Payment.quote_id == quote.id)).one_or_none()
+    if existing is not None:
+        if existing.source is not src:
+            raise PaymentConflict("this quote was already paid from another source")
+        return existing
+    if quote.status is not QuoteStatus.ISSUED or now >= quote.expires_at:
+        raise QuoteExpired(
+            f"the quote expired at {quote.expires_at.isoformat()}; request a new quote"
+        )
+
+    payment = Payment(
+        id=str(uuid.uuid4()),
+        user_id=user_id,
+        quote_id=quote.id,
+        merchant_id=_merchant_for(session, quote.payee_vpa),
+        payee_vpa=quote.payee_vpa,
+        payee_name=quote.payee_name,
+        asset=quote.asset,
+        amount_minor=quote.amount_minor,
+        amount_inr_paise=quote.amount_inr_paise,
+        source=src,
+    )
+    if src is PaymentSource.CUSTODIAL:
+        # First, so an unaffordable payment leaves nothing behind (the hold refuses).
+        place_hold(
+            session,
+            user_wallet(user_id, quote.asset),
+            quote.asset,
+            quote.amount_minor,
+            ref=hold_ref(payment.id),
+        )
+    open_payment(session, payment, actor=actor, reason="payment opened on quote " + quote.id)
+    quote.status = QuoteStatus.ACCEPTED
+    if src is PaymentSource.CUSTODIAL:
+        transition(
+            session,
+            payment.id,
+            PaymentStatus.AWAITING_FUNDS,
+            "paying from the platform wallet",
+            actor=actor,
+        )
+        transition(
+            session,
+            payment.id,
+            PaymentStatus.DETECTED,
+            "amount held on the payer's balance",
+            actor=actor,
+        )
+        transition(
+            session,
+            payment.id,
+            PaymentStatus.CONFIRMED,
+            "custodial hold is final: internal transfer, no chain confirmation to wait for",
+            actor=actor,
+        )
+    else:
+        if assign_deposit is not None:
+            payment.deposit_address = assign_deposit(session, payment)
+        transition(
+            session,
+            payment.id,
+            PaymentStatus.AWAITING_FUNDS,
+            "waiting for the payer's transfer",
+            actor=actor,
+        )
+    session.flush()
+    return payment

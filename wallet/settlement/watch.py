@@ -1,0 +1,100 @@
+"""What the payments sensor looks at: cheap, indexed queries, no outside calls.
+
+- *New work*: payments that became ``confirmed`` after the watermark
+  (``updated_at``, ``id``) — each is requested once, keyed by its id.
+- *Safety net*: payments that should have moved but did not — still
+  ``confirmed`` or ``settling`` a while after their last change (a failed
+  run, a missed webhook, an ambiguous outcome), or ``paid_out`` and not yet
+  sold. These are re-requested at most once per ``retry_after`` bucket.
+- *Stuck*: funded payments past their SLA in any state (RELIABILITY G4).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from wallet.db.models.payments import Payment
+from wallet.payments.states import PaymentStatus
+
+FUNDED_OPEN = (
+    PaymentStatus.DETECTED,
+    PaymentStatus.CONFIRMED,
+    PaymentStatus.SETTLING,
+    PaymentStatus.PAID_OUT,
+    PaymentStatus.UNDERPAID,
+    PaymentStatus.OVERPAID,
+    PaymentStatus.REORGED,
+    PaymentStatus.PAYOUT_REVERSED,
+)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """The newest ``confirmed`` payment already requested."""
+
+    updated_at: datetime | None = None
+    payment_id: str = ""
+
+    def encode(self) -> str:
+        at = self.updated_at.isoformat() if self.updated_at else None
+        return json.dumps({"updated_at": at, "id": self.payment_id})
+
+    @classmethod
+    def decode(cls, text: str | None) -> Watermark:
+        if not text:
+            return cls()
+        data = json.loads(text)
+        at = data.get("updated_at")
+        return cls(datetime.fromisoformat(at) if at else None, data.get("id", ""))
+
+
+def newly_confirmed(
+    session: Session, mark: Watermark, limit: int = 50
+) -> tuple[list[str], Watermark]:
+    """Confirmed payments after ``mark`` (oldest first) and the advanced watermark."""
+    query = select(Payment.id, Payment.updated_at).where(Payment.status == PaymentStatus.CONFIRMED)
+    if mark.updated_at is not None:
+        query = query.where(
+            or_(
+                Payment.updated_at > mark.updated_at,
+                and_(Payment.updated_at == mark.updated_at, Payment.id > mark.payment_id),
+            )
+        )
+    rows = session.execute(query.order_by(Payment.updated_at, Payment.id).limit(limit)).all()
+    if not rows:
+        return [], mark
+    return [r.id for r in rows], Watermark(rows[-1].updated_at, rows[-1].id)
+
+
+def overdue(session: Session, now: datetime, retry_after_s: float, limit: int = 50) -> list[str]:
+    """Payments that should have moved on by now: the safety net's work list."""
+    before = now - timedelta(seconds=retry_after_s)
+    return list(
+        session.scalars(
+            select(Payment.id)
+            .where(
+                Payment.status.in_(
+                    [PaymentStatus.CONFIRMED, PaymentStatus.SETTLING, PaymentStatus.PAID_OUT]
+                ),
+                Payment.updated_at < before,
+            )
+            .order_by(Payment.updated_at, Payment.id)
+            .limit(limit)
+        )
+    )
+
+
+def stuck(session: Session, now: datetime, sla_s: float) -> list[tuple[str, str]]:
+    """Funded payments unchanged for longer than the SLA: ``(id, status)``."""
+    before = now - timedelta(seconds=sla_s)
+    rows = session.execute(
+        select(Payment.id, Payment.status).where(
+            Payment.status.in_(FUNDED_OPEN), Payment.updated_at < before
+        )
+    ).all()
+    return [(r.id, r.status.value) for r in rows]
