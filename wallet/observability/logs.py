@@ -1,0 +1,148 @@
+"""Structured logs: one JSON object per line, with context, without secrets.
+
+``configure_logging(settings)`` installs one handler on the root logger
+(idempotent: calling it again replaces ours, never stacks). Every line has
+``ts`` (UTC ISO-8601), ``level``, ``logger``, ``message``, the bound
+context (``request_id``, ``user_id``, ``payment_id``, ``run_id``), any
+``extra={...}`` fields, and ``exc`` for a traceback — all passed through
+the :class:`~wallet.observability.redact.Redactor` built from the settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from wallet.observability import context
+from wallet.observability.config import ObservabilityConfig
+from wallet.observability.redact import Redactor, redactor_for
+
+HANDLER_NAME = "taskforce-json"
+
+# Attributes every LogRecord has; anything else came from ``extra=``.
+_STANDARD = frozenset(
+    vars(logging.LogRecord("n", logging.INFO, "p", 1, "m", None, None)).keys()
+    | {"message", "asctime", "taskName"}
+)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound context onto the record (fields already set win)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in context.current().items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+class RedactionFilter(logging.Filter):
+    """Masks secrets in the message, its arguments, extras and the traceback.
+
+    It renders the message once (``msg % args``), masks it and stores the
+    result, so a formatter or a second handler can never see the raw args.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_taskforce_redacted", False):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the line
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = self.redactor.text(message)
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and not key.startswith("_"):
+                setattr(record, key, self.redactor.value(value, key))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redactor.text(record.exc_text)
+        # exc_info stays: formatters print the masked exc_text above instead, and
+        # Sentry (whose handler sees this same record afterwards) still needs the
+        # exception object; it scrubs with its own before_send.
+        record._taskforce_redacted = True
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record (see the module docstring for the fields)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_") and key not in doc:
+                doc[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            doc["exc"] = record.exc_text
+        return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+def build_handler(
+    settings: Any | None = None, stream: IO[str] | None = None, *, json_format: bool = True
+) -> logging.Handler:
+    """A stream handler with the context and redaction filters and our formatter."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(HANDLER_NAME)
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactionFilter(redactor_for(settings)))
+    if json_format:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+        handler.addFilter(_DefaultRequestId())
+    return handler
+
+
+class _DefaultRequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = "-"
+        return True
+
+
+def ensure_logging(settings: Any | None = None) -> None:
+    """Configure logging unless this process already has our handler (app factories)."""
+    if not any(h.get_name() == HANDLER_NAME for h in logging.getLogger().handlers):
+        configure_logging(settings)
+
+
+def configure_logging(
+    settings: Any | None = None, stream: IO[str] | None = None, level: str | None = None
+) -> logging.Handler:
+    """Install (or replace) our handler on the root logger; returns it.
+
+    Call once at process start: the web app factory, the gunicorn config,
+    and the Dagster code location. Other handlers on the root logger are
+    left alone, but ours is the one with redaction: remove the others.
+    """
+    config = ObservabilityConfig.from_settings(settings)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == HANDLER_NAME:
+            root.removeHandler(existing)
+            existing.close()
+    handler = build_handler(settings, stream, json_format=config.log_format != "text")
+    root.addHandler(handler)
+    root.setLevel((level or config.log_level).upper())
+    # Libraries that log request lines or headers at INFO/DEBUG stay at WARNING.
+    for noisy in ("httpx", "httpcore", "urllib3", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler
