@@ -4,13 +4,20 @@
 // Clear-Site-Data, which empties these caches on that device.
 'use strict';
 
-var VERSION = 'tfw-shell-v1';
+// Push and notification-click handlers live beside the payer flow.
+importScripts('/static/js/sw-push.js');
+
+var VERSION = 'tfw-shell-v2';
 var SHELL = [
   '/offline',
   '/manifest.webmanifest',
   '/static/app.css',
+  '/static/css/pay.css',
   '/static/js/app.js',
   '/static/js/scan.js',
+  '/static/js/pay.js',
+  '/static/js/status.js',
+  '/static/js/push.js',
   '/static/icons/icon.svg',
   '/vendor/jsqr.js'
 ];
