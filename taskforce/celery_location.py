@@ -1,0 +1,17 @@
+"""The code location with every job on the Celery executor.
+
+Same assets, checks, jobs, sensors and resources as ``pipelines.definitions``;
+only the executor differs (:func:`taskforce.distributed.celery_executor`).
+Load it with ``dagster api grpc -m taskforce.celery_location`` (or
+``python_module: taskforce.celery_location`` in a workspace) when Celery
+workers are running and ``CELERY_BROKER_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.definitions import defs as base
+from taskforce.distributed import celery_executor
+
+defs = dg.Definitions.merge(base, dg.Definitions(executor=celery_executor()))
