@@ -29,7 +29,8 @@ node_modules/.installed: package.json package-lock.json
 
 # Browser end-to-end tests drive Debian's Chromium (playwright cannot download one here).
 browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v chromium >/dev/null && dpkg -s fonts-noto-core >/dev/null 2>&1; } || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null; }
 
 lint:
 	$(BIN)/ruff check .

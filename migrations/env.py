@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.pool import NullPool
 
 import wallet.db.all_models  # noqa: F401 - registers every table on the metadata
+import webapp.pay.models  # noqa: F401 - the web app's push subscriptions
 from wallet.db.base import Base
 from wallet.db.session import make_engine
 

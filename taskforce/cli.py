@@ -112,7 +112,7 @@ def cmd_seed_demo(_args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from taskforce.run import run_platform
 
-    return run_platform(load_settings(), with_sandbox=not args.no_sandbox)
+    return run_platform(load_settings(), with_sandbox=not args.no_sandbox, keep_data=args.keep_data)
 
 
 def _out(text: str) -> None:
@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the whole platform on the embedded default")
     run.add_argument("--no-sandbox", action="store_true", help="use configured endpoints")
+    run.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep var/taskforce.db (by default each run starts a fresh sandbox world)",
+    )
     run.set_defaults(func=cmd_run)
 
     sb = sub.add_parser("sandbox", help="local stand-ins for the outside world")

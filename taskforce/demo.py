@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from wallet.config import Settings
-from wallet.db.models import Merchant, Role, User
+from wallet.db.models import Merchant, MerchantStatus, Role, User
 from wallet.db.session import make_engine, make_session_factory, transaction
 from wallet.errors import ConfigurationError
 
@@ -59,6 +59,7 @@ def seed_demo(settings: Settings) -> list[str]:
                         user_id=merchant_user.id,
                         display_name=DEMO_VENDOR_NAME,
                         upi_vpa=DEMO_VENDOR_VPA,
+                        status=MerchantStatus.ACTIVE,
                     )
                 )
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,9 +69,42 @@ def _write_dagster_yaml(settings: Settings) -> Path:
     return home
 
 
-def run_platform(settings: Settings, *, with_sandbox: bool = True) -> int:
+def _fresh_world(settings: Settings) -> None:
+    """Drop the embedded app database and Dagster home.
+
+    The sandbox chains keep their state in memory, so every `make run` starts
+    a new world; balances and scan cursors from the last one would not match
+    it. Only the embedded default is reset: a configured DATABASE_URL is kept.
+    """
+    if settings.database_url:
+        return
+    db = settings.var_dir / "taskforce.db"
+    for path in (db, db.with_suffix(".db-wal"), db.with_suffix(".db-shm")):
+        path.unlink(missing_ok=True)
+    home = settings.resolved_dagster_home
+    if home.is_dir():
+        shutil.rmtree(home)
+
+
+def _start_chain_cursors(settings: Settings) -> None:
+    """Scan each chain once so its cursor sits at the head before demo funding."""
+    from sensors.chains import CHAINS
+    from wallet.custody.service import scan_chain
+    from wallet.db.session import make_engine, make_session_factory
+
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        factory = make_session_factory(engine)
+        for chain in CHAINS:
+            scan_chain(factory, chain, settings)
+    finally:
+        engine.dispose()
+
+
+def run_platform(settings: Settings, *, with_sandbox: bool = True, keep_data: bool = False) -> int:
     from sandbox.manager import Sandbox
-    from taskforce.demo import seed_demo
+    from taskforce.bootstrap import fund_demo_payer, init_custody
+    from taskforce.demo import DEMO_PAYER, seed_demo
     from wallet.db.migrate import upgrade
 
     out = sys.stdout
@@ -94,8 +128,13 @@ def run_platform(settings: Settings, *, with_sandbox: bool = True) -> int:
             Sandbox.attach(sandbox.state_dir).stop()  # a previous run's leftovers
             sandbox.start()
             settings = Settings()  # re-read: the sandbox published its endpoints
+            if not keep_data:
+                _fresh_world(settings)
+            web_url = f"http://{settings.web_host}:{settings.web_port}"
+            sandbox.admin("razorpayx", "webhooks", {"url": f"{web_url}/webhooks/razorpayx"})
         upgrade(settings.resolved_database_url)
         credentials = seed_demo(settings)
+        init_custody(settings)
         home = _write_dagster_yaml(settings)
         env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
         bin_dir = Path(sys.executable).parent
@@ -123,6 +162,12 @@ def run_platform(settings: Settings, *, with_sandbox: bool = True) -> int:
                 env,
             )
         )
+        if sandbox is not None:
+            _start_chain_cursors(settings)
+            out.write("funding the demo payer on the sandbox chains…\n")
+            for line in fund_demo_payer(settings, sandbox, DEMO_PAYER.email):
+                out.write(f"  {line}\n")
+            out.write("  (credited once each chain's confirmation rule holds)\n")
         out.write(
             "\nTaskForce Wallet is running.\n"
             f"  web app    http://{web}/\n"

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         default_factory=lambda: {"ethereum": 2000, "solana": 100, "bitcoin": 10000, "dogecoin": 500}
     )
 
+    # Settlement (wallet/settlement/config.py reads settlement_<name>; None = its default).
+    settlement_max_payout_attempts: int | None = None
+    settlement_payout_wait_seconds: float | None = None
+    settlement_sell_window_seconds: int | None = None
+    settlement_float_min_paise: int | None = None
+    settlement_payment_sla_seconds: int | None = None
+
     # Custody: sweeps and confirmation overrides (wallet/custody/config.py).
     custody_sweep_min: dict[str, int] | None = None  # asset -> minor units
     custody_cold_threshold: dict[str, int] | None = None  # asset -> minor units kept hot
@@ -126,7 +133,7 @@ class Settings(BaseSettings):
     dagster_graphql_url: str | None = None
     dagster_heartbeat_max_age_seconds: int = 120
     readiness_timeout_seconds: float = 2.0
-    readiness_checks: str | None = None  # comma-separated subset; all when unset
+    readiness_checks: str | tuple[str, ...] | None = None  # "database,cache"; all when unset
     chain_head_cache_seconds: float = 10.0
     alert_quiet_seconds: int = 300
     alert_webhook_url: str | None = None
@@ -141,6 +148,8 @@ class Settings(BaseSettings):
     alert_smtp_to: str = ""  # comma-separated
     webhook_silence_seconds: int = 900
 
+    trusted_proxies: int = 0  # how many reverse proxies set X-Forwarded-For in front of us
+    db_pool_size: int = 5  # per process; gunicorn workers × this ≤ the database's budget
     web_host: str = "127.0.0.1"
     web_port: int = 5000
     dagster_port: int = 3000

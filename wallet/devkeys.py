@@ -22,10 +22,19 @@ MASTER_KEY_BYTES = 32
 
 def _dev_secret(path: Path) -> bytes:
     if not path.exists():
+        # Written whole to a private temp file, then linked into place: workers
+        # starting together never read a half-written key, and the first wins.
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(base64.b64encode(secrets.token_bytes(MASTER_KEY_BYTES)))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first; theirs is the key
+        finally:
+            tmp.unlink()
     return path.read_bytes().strip()
 
 

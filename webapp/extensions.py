@@ -12,13 +12,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from wallet.config import Settings
 from wallet.db.session import make_engine, make_session_factory, transaction
 from wallet.devkeys import session_secret
+from wallet.rates.cache import RateCache
 
 MAX_REQUEST_BYTES = 1024 * 1024  # no API body or form needs more
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
     app.extensions["settings"] = settings
-    engine = make_engine(settings.resolved_database_url)
+    pool = (
+        {}
+        if settings.resolved_database_url.startswith("sqlite")
+        else {
+            "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_pool_size,
+        }
+    )
+    engine = make_engine(settings.resolved_database_url, **pool)
     app.extensions["engine"] = engine
     app.extensions["sessions"] = make_session_factory(engine)
     app.secret_key = session_secret(settings)
@@ -68,3 +77,15 @@ def _close_session(_exc: BaseException | None) -> None:
     session: Session | None = g.pop("db", None)
     if session is not None:
         session.close()
+
+
+def rate_cache() -> RateCache:
+    """This app's rates cache (the one the rates asset writes), built on first use."""
+    from wallet.rates.cache import make_rate_cache
+    from wallet.rates.config import RatesConfig
+
+    cache: RateCache | None = current_app.extensions.get("rate_cache")
+    if cache is None:
+        cache = make_rate_cache(RatesConfig.from_settings(settings()), session_factory())
+        current_app.extensions["rate_cache"] = cache
+    return cache

@@ -18,6 +18,7 @@ from flask import (
     current_app,
     flash,
     jsonify,
+    redirect,
     render_template,
     request,
     send_file,
@@ -25,9 +26,9 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from wallet.db.models import Role
 from wallet.upi import UpiError, parse_payment_code
 from webapp.api.codes_routes import describe, own_hosts
-from webapp.api.wallet_routes import wallet_balances
 from webapp.extensions import settings
 from webapp.security import current_user, login_required, signed_in
 
@@ -40,11 +41,15 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 @bp.get("/")
 def home() -> ResponseReturnValue:
-    """Balances per asset for a signed-in payer; a welcome otherwise."""
+    """The payer's wallet for a signed-in user; a welcome otherwise."""
     user = current_user()
     if user is None:
         return render_template("pwa/welcome.html")
-    return render_template("pwa/home.html", balances=wallet_balances(user.id))
+    if user.role is Role.MERCHANT:
+        return redirect(url_for("merchant.dashboard"))
+    if user.role is Role.ADMIN:
+        return redirect(url_for("admin.index"))
+    return redirect(url_for("pay.home"))
 
 
 @bp.route("/scan", methods=["GET", "POST"])

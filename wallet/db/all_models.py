@@ -1,13 +1,19 @@
 """Import every module that declares tables, so the metadata is complete.
 
 Alembic's env.py and the tests' ``create_all`` import this one module; a new
-area with tables adds its models module here.
+area with tables adds its models module here. (The web app's own push
+subscription table is imported by migrations/env.py, since wallet/ never
+imports webapp/.)
 """
 
 import wallet.accounts.models
+import wallet.admin.models
+import wallet.alerts.models
 import wallet.chains.models
 import wallet.compliance.models
 import wallet.custody.models
 import wallet.db.models
+import wallet.merchants.models
 import wallet.rates.models
-import wallet.risk.models  # noqa: F401
+import wallet.risk.models
+import wallet.settlement.models  # noqa: F401

@@ -6,7 +6,16 @@ OpenAPI document is built from the routes' own metadata
 at ``/api/docs``.
 """
 
-from webapp.api import auth_routes, codes_routes, meta_routes, wallet_routes  # noqa: F401
+from webapp.api import (  # noqa: F401
+    auth_routes,
+    codes_routes,
+    merchant_routes,
+    meta_routes,
+    payments_routes,
+    quotes_routes,
+    wallet_routes,
+    withdrawals_routes,
+)
 from webapp.api.blueprint import bp, docs_bp
 
 __all__ = ["bp", "docs_bp"]

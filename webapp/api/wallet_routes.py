@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app, jsonify
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from wallet.assets import CRYPTO_ASSETS, get_asset
@@ -15,23 +15,20 @@ from webapp.api.authn import api_user, require_auth
 from webapp.api.blueprint import bp
 from webapp.api.schemas import BalanceOut, WalletResponse
 from webapp.api.spec import documented
-from webapp.extensions import settings, unit_of_work
+from webapp.extensions import rate_cache, settings, unit_of_work
 
 
 def inr_value_paise(asset: str, minor: int, now: datetime) -> int | None:
     """Paise that ``minor`` units are worth at the current rate, or None.
 
     Rounded down: a displayed value is what we could pay out, not more.
-    None when rates are not wired into the app or none is fresh.
+    None when no fresh rate is cached.
     """
-    cache = current_app.extensions.get("rate_cache")
-    if cache is None:
-        return None
     from wallet.rates.cache import fresh_rate
     from wallet.rates.errors import StaleRate
 
     try:
-        rate = fresh_rate(cache, asset, now, settings().rate_max_age_seconds)
+        rate = fresh_rate(rate_cache(), asset, now, settings().rate_max_age_seconds)
     except StaleRate:
         return None
     return scale_ratio(minor, rate.rate, Rounding.DOWN)

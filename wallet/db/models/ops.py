@@ -10,6 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wallet.db.base import Base, UTCDateTime, utcnow
+from wallet.db.claims import Claimable
 from wallet.db.models._types import IdType, JsonType, enum_type, json_default
 
 
@@ -53,7 +54,7 @@ class OutboxStatus(enum.StrEnum):
     DEAD = "dead"  # gave up after the retry budget; an operator replays it
 
 
-class OutboxMessage(Base):
+class OutboxMessage(Claimable, Base):
     """A webhook or notification written in the same transaction as its cause.
 
     ``key`` is derived from our ids (e.g. ``payment:<id>:paid_out``) so a
