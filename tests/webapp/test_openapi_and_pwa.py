@@ -182,4 +182,6 @@ def test_scan_escapes_hostile_names_and_reports_bad_codes(client: FlaskClient) -
 def test_home_lists_balances_only_when_signed_in(client: FlaskClient) -> None:
     assert 'data-asset="SOL"' not in client.get("/").get_data(as_text=True)
     web_signup(client)
-    assert 'data-asset="SOL"' in client.get("/").get_data(as_text=True)
+    home = client.get("/", follow_redirects=True)
+    assert home.request.path == "/wallet"
+    assert 'data-asset="SOL"' in home.get_data(as_text=True)
