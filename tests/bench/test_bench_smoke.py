@@ -1,0 +1,225 @@
+"""Each benchmark's code runs at a tiny size and produces well-formed rows.
+
+Nothing here asserts a timing (performance is reported by ``make bench``,
+never tested): the checks are that the measuring code works, that it
+measures what it claims (a process tree's members, a load generator's
+errors, identical RPC counts) and that the report is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from bench import pending
+from bench.core import BenchResult, Figure, percentile
+from bench.footprint import component
+from bench.loadgen import Client, Exhausted, run_phase
+from bench.proctree import TreeSampler
+from bench.report import render
+
+
+def _pg(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the benchmarks at the test server (skip loudly, or fail under CI, without it)."""
+    from tests.conftest import _require_postgres
+
+    _require_postgres()
+    if os.environ.get("TEST_DATABASE_URL"):
+        monkeypatch.setenv("BENCH_DATABASE_URL", os.environ["TEST_DATABASE_URL"])
+
+
+def _assert_rows(result: BenchResult, plots: int) -> None:
+    assert result.skipped is None, result.skipped
+    assert result.well_formed(), result.figures
+    assert len(result.plots) == plots
+    for plot in result.plots:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = render([result], {"cores": "2"}, "python -m bench", 1.0)
+    for figure in result.figures:
+        assert figure.name in text
+
+
+# -- pure parts -------------------------------------------------------------------------
+
+
+def test_percentiles_interpolate_and_ratios_divide() -> None:
+    values = list(range(1, 101))
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([7.0], 99) == 7.0
+    assert math.isnan(percentile([], 50))
+    assert Figure("x", 30, 100, "req/s", "≥ 30%", True).ratio == pytest.approx(0.3)
+    assert Figure("x", 1, None, "s", "t", None).ratio is None
+
+
+def test_malformed_rows_are_caught() -> None:
+    good = BenchResult("k", 1, "t", figures=[Figure("x", 1.0, 2.0, "s", "≤ 2", True)])
+    assert good.well_formed()
+    assert not BenchResult("k", 1, "t").well_formed()  # nothing measured, no reason
+    nan = BenchResult("k", 1, "t", figures=[Figure("x", float("nan"), 2.0, "s", "t", False)])
+    assert not nan.well_formed()
+    assert not BenchResult(
+        "k", 1, "t", figures=[Figure("x", 1.0, 2.0, "", "t", True)]
+    ).well_formed()
+
+
+def test_unmeasurable_benchmarks_say_why_and_the_report_shows_it() -> None:
+    results = [pending.vendor_paid(), pending.settlement()]
+    for r in results:
+        assert r.well_formed() and r.skipped
+    text = render(results, {"cores": "2", "memory": "1 GiB"}, "python -m bench", 2.0)
+    assert "- cores: 2" in text and "- memory: 1 GiB" in text
+    assert text.count("not measured") == 2
+    assert str(results[0].skipped) in text
+
+
+def test_components_are_named_from_command_lines() -> None:
+    assert component("python -m sandbox.exchange --port 1 --state-dir /v/sandbox/inr_exchange") == (
+        "sandbox inr_exchange"
+    )
+    assert component("/x/anvil --port 3") == "sandbox ethereum (anvil)"
+    assert component("/v/bin/gunicorn -w 2 webapp:create_app()") == "web app (gunicorn)"
+    assert component("python -m dagster._daemon run --log-level info") == "dagster daemon"
+    assert component("python -m dagster api grpc --lazy-load-user-code") == "dagster code server"
+    assert component("/v/bin/python /v/bin/taskforce run") == "taskforce run"
+
+
+def test_the_tree_sampler_sees_children_and_their_cpu() -> None:
+    script = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "time.sleep(0.3)\n"
+        "end = time.monotonic() + 0.6\n"
+        "while time.monotonic() < end: pass\n"  # burn CPU in the parent, inside the window
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    sampler = TreeSampler(proc.pid)
+    try:
+        sampler.start()
+        deadline = time.monotonic() + 10
+        while len(sampler.last_cpu) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            sampler.sample()
+        time.sleep(1.0)
+        shots = sampler.sample()
+    finally:
+        for pid in sampler.last_cpu:  # the child and its grandchild: ours
+            if pid != proc.pid:
+                os.kill(pid, 9)
+        proc.kill()
+        proc.wait()
+    assert len(shots) == 2 and proc.pid in {s.pid for s in shots}
+    assert all(s.pss_kib > 0 and s.rss_kib >= s.pss_kib for s in shots)
+    assert sampler.cpu_by_pid()[proc.pid] > 0.1  # the busy loop ran inside the window
+    assert sampler.seconds() > 0
+
+
+# -- the load generator against a real loopback server -------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        status = 500 if body.get("fail") else 201
+        payload = json.dumps({"echo": body}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[int]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_the_load_generator_counts_successes_errors_and_stops_when_exhausted(
+    server: int,
+) -> None:
+    budget = {0: 5, 1: 5}
+
+    def flow(index: int, client: Client) -> None:
+        if budget[index] == 0:
+            raise Exhausted
+        budget[index] -= 1
+        _status, body = client.post("echo", "/x", {"fail": budget[index] == 0, "i": index})
+        assert body["echo"]["i"] == index
+
+    phase = run_phase("echo", "127.0.0.1", server, 2, 5.0, flow)
+    assert len(phase.samples) == 10
+    assert phase.errors() == 2 and len(phase.ok("echo")) == 8
+    assert phase.elapsed < 5.0  # ended by exhaustion, not by the deadline
+    assert phase.rate() > 0 and phase.p(99) >= phase.p(50) > 0
+
+
+def test_a_request_without_an_answer_is_an_error() -> None:
+    from sandbox.manager import free_port
+
+    port = free_port()  # nothing listens here
+    seen: list[int] = []
+    client = Client("127.0.0.1", port, lambda s: seen.append(s.status))
+    assert client.post("x", "/", {}) == (0, None)
+    assert seen == [0]
+
+
+# -- the benchmarks themselves, tiny -------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_ledger_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import shutil
+
+    from bench import ledger
+
+    _pg(monkeypatch)
+    if shutil.which("pgbench") is None:
+        pytest.skip("pgbench (postgresql-client) is not installed")
+    result = ledger.run(ledger.LedgerScale.tiny(), plots_dir=tmp_path)
+    _assert_rows(result, plots=1)
+    assert all(f.value > 0 and (f.baseline or 0) > 0 for f in result.figures)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_monitor_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bench import monitor
+
+    _pg(monkeypatch)
+    result = monitor.run(monitor.MonitorScale.tiny(), plots_dir=tmp_path)
+    _assert_rows(result, plots=1)
+    calls = result.figures[0]
+    assert calls.met is True and calls.value == calls.baseline  # cost independent of size
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_intake_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bench import intake
+
+    _pg(monkeypatch)
+    result = intake.run(intake.IntakeScale.tiny(), plots_dir=tmp_path)
+    _assert_rows(result, plots=2)
+    errors = result.figures[-1]
+    assert errors.unit == "errors" and errors.value == 0 and errors.baseline == 0
+    assert all(f.value > 0 for f in result.figures if f.unit == "req/s")
