@@ -16,6 +16,7 @@ import dagster as dg
 
 from assets.analytics import merchant_daily_volume, payments_fact
 from assets.chains import chain_confirmations
+from assets.compliance import monthly_tds_report, sanctions_list
 from assets.rates import exchange_rates, rates_fresh
 from assets.reconciliation import reconciliation_clean, reconciliation_report
 from assets.settlement import float_above_minimum, ledger_balanced, no_payment_stuck, settlements
@@ -36,6 +37,7 @@ from pipelines.resources import (
     WalletDatabase,
 )
 from pipelines.schedules import analytics_schedule, reconciliation_schedule
+from sensors.addresses import solana_pool_sensor
 from sensors.chains import CHAINS, chain_sensor, settings_adapter
 from sensors.health import (
     float_low_sensor,
@@ -43,6 +45,9 @@ from sensors.health import (
     run_failure_alerts,
     stuck_payments_sensor,
 )
+from sensors.merchants import merchant_webhooks_sensor
+from sensors.monitoring import monitoring_sensor
+from sensors.notifications import push_notifications_sensor
 from sensors.payments import payments_sensor
 from sensors.rates import rates_sensor
 
@@ -91,6 +96,8 @@ defs = dg.Definitions(
         reconciliation_report,
         payments_fact,
         merchant_daily_volume,
+        sanctions_list,
+        monthly_tds_report,
     ],
     asset_checks=[
         rates_fresh,
@@ -108,6 +115,10 @@ defs = dg.Definitions(
         stuck_payments_sensor,
         float_low_sensor,
         run_failure_alerts,
+        merchant_webhooks_sensor,
+        monitoring_sensor,
+        push_notifications_sensor,
+        solana_pool_sensor,
         *(chain_sensor(chain, settings_adapter(chain)) for chain in CHAINS),
     ],
     resources=resources(),

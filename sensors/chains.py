@@ -5,7 +5,10 @@ One sensor per chain. Each tick runs custody's
 (cost grows with new blocks, not with pending payments): observations are
 written idempotently (unique key), confirmed deposits credited exactly once,
 and the tick is reported as an ``AssetObservation`` of
-``chain_confirmations``. A run is requested only when payments may have to
+``chain_confirmations``. External payments are moved on in the same tick
+(:func:`wallet.chains.confirmations.advance_payments`: detected, confirmed,
+under/overpaid, reorged), so a confirmed payment reaches the payments
+sensor without a run. A run is requested only when payments may have to
 move — new observations, credits, reversals or a reorg — with run key
 ``<chain>:<start>-<end>``. The cursor is ``<height>:<hash>`` of the last
 scanned block; after a reorg the scanner walks back to the fork point and
@@ -43,14 +46,19 @@ def chain_sensor(
         context: dg.SensorEvaluationContext, db: WalletDatabase
     ) -> dg.SensorResult | dg.SkipReason:
         from pipelines.resources import _settings
+        from wallet.chains.confirmations import AdvanceReport, advance_payments
         from wallet.chains.models import ScanCursor
         from wallet.custody.service import scan_chain
 
         factory = db.factory()
         adapter = build_adapter()
+        payments = AdvanceReport()
         try:
             # Scan + credit confirmed deposits, idempotently (custody's tick).
             report = scan_chain(factory, chain, _settings(), adapter=adapter)
+            if report.end >= report.start or report.reorg_depth:
+                # Confirmations only change with new blocks; no open payment costs no RPC.
+                payments = advance_payments(factory, chain, adapter=adapter, settings=_settings())
         finally:
             adapter.close()
         with factory() as session:
@@ -69,6 +77,7 @@ def chain_sensor(
                     "credited": len(report.credited),
                     "reversed": len(report.reversed),
                     "pending": report.pending,
+                    "payments": str(payments),
                 },
             )
         ]

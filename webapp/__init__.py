@@ -18,8 +18,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build the app for ``settings`` (read from the environment when omitted)."""
     from wallet.observability.logs import ensure_logging
     from wallet.observability.sentry import ensure_sentry
+    from webapp.converters import register_converters
     from webapp.errors import register_errorhandlers
     from webapp.extensions import register_extensions
+    from webapp.headers import register_security_headers
     from webapp.ratelimit import register_rate_limits
     from webapp.security import register_security
 
@@ -37,6 +39,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config.update(overrides)  # after the defaults above, so tests can change them
     register_errorhandlers(app)
     register_security(app)
+    register_security_headers(app)
+    register_converters(app)
     _register_blueprints(app)
     register_rate_limits(app, settings)  # wraps the views marked @limited
     return app

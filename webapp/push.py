@@ -8,65 +8,58 @@
 - **Subscriptions.** ``POST /push/subscriptions`` stores what
   ``PushManager.subscribe()`` returned for the signed-in user (JSON with the
   ``X-CSRF-Token`` header); ``POST /push/subscriptions/delete`` forgets one.
-- **Sending.** :func:`send_push` is framework-free (a session factory and
-  the settings), so the Dagster side can call it when a payment or deposit
-  moves. A push service answering 404/410 means the subscription is gone:
-  its row is deleted. Messages are encrypted to each browser (aes128gcm).
+- **Sending.** :func:`send_push` lives in :mod:`wallet.notifications.push`
+  (framework-free; re-exported here), so the Dagster side calls it when a
+  payment or deposit moves. A push service answering 404/410 means the
+  subscription is gone: its row is deleted. Messages are encrypted to each
+  browser (aes128gcm).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import os
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from py_vapid import Vapid02
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete
 
-from wallet.config import Settings
-from wallet.errors import ConfigurationError, WalletError
+from wallet.errors import WalletError
+from wallet.notifications.models import PushSubscription
+from wallet.notifications.push import (
+    DEFAULT_SUBJECT,
+    KEY_FILE,
+    deposit_message,
+    load_vapid,
+    payment_message,
+    send_push,
+)
 from webapp.extensions import settings as app_settings
 from webapp.extensions import unit_of_work
-from webapp.pay.models import PushSubscription
 from webapp.security import login_required, signed_in
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("push", __name__)
 
-KEY_FILE = "vapid_private.pem"
-DEFAULT_SUBJECT = "mailto:ops@taskforce.invalid"
+__all__ = [
+    "DEFAULT_SUBJECT",
+    "KEY_FILE",
+    "application_server_key",
+    "bp",
+    "deposit_message",
+    "load_vapid",
+    "payment_message",
+    "send_push",
+    "validate_subscription",
+]
 
 
 class InvalidSubscription(WalletError):
     code = "invalid_subscription"
-
-
-def load_vapid(settings: Settings) -> Vapid02:
-    """The VAPID signing key: the configured secret, or the dev key under ``var_dir``."""
-    secret = getattr(settings, "vapid_private_key", None)
-    if secret is not None:
-        pem = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
-        return Vapid02.from_pem(pem.encode())
-    if settings.environment == "production":
-        raise ConfigurationError("VAPID_PRIVATE_KEY must be set in production")
-    path = Path(settings.var_dir) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = Vapid02()
-        fresh.generate_keys()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(fresh.private_pem())
-    return Vapid02.from_file(str(path))
 
 
 def application_server_key(vapid: Vapid02) -> str:
@@ -155,63 +148,3 @@ def unsubscribe() -> ResponseReturnValue:
             )
         )
     return jsonify({"deleted": int(getattr(result, "rowcount", 0) or 0)})
-
-
-def send_push(
-    factory: sessionmaker[Session],
-    settings: Settings,
-    user_id: int,
-    message: Mapping[str, str],
-    *,
-    timeout: float = 5.0,
-) -> int:
-    """Send ``message`` (title, body, url) to every browser of ``user_id``; how many took it."""
-    from pywebpush import WebPushException, webpush
-
-    with factory() as session:
-        subs = [
-            (s.id, s.endpoint, s.p256dh, s.auth)
-            for s in session.scalars(
-                select(PushSubscription).where(PushSubscription.user_id == user_id)
-            )
-        ]
-    if not subs:
-        return 0
-    vapid = load_vapid(settings)
-    subject = getattr(settings, "vapid_subject", None) or DEFAULT_SUBJECT
-    data = json.dumps(dict(message), ensure_ascii=False)
-    delivered = 0
-    gone: list[int] = []
-    for sub_id, endpoint, p256dh, auth in subs:
-        info = {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
-        try:
-            webpush(
-                info,
-                data=data,
-                vapid_private_key=vapid,
-                vapid_claims={"sub": subject},
-                timeout=timeout,
-                ttl=3600,
-            )
-            delivered += 1
-        except WebPushException as exc:
-            status = exc.response.status_code if exc.response is not None else None
-            if status in (404, 410):
-                gone.append(sub_id)
-            else:
-                log.warning("push to subscription %s failed (status %s)", sub_id, status)
-    if gone:
-        with factory() as session, session.begin():
-            session.execute(delete(PushSubscription).where(PushSubscription.id.in_(gone)))
-    return delivered
-
-
-def payment_message(
-    payment_id: str, status: str, amount_inr: str, utr: str | None
-) -> dict[str, str]:
-    """The notification for a payment step (English; the page itself is localised)."""
-    if status in ("paid_out", "completed"):
-        body = f"Vendor paid ₹{amount_inr}" + (f" (UTR {utr})" if utr else "")
-    else:
-        body = f"Payment of ₹{amount_inr}: {status.replace('_', ' ')}"
-    return {"title": "TaskForce Wallet", "body": body, "url": f"/pay/payments/{payment_id}"}

@@ -51,6 +51,22 @@ if (window.speechSynthesis) {
 """
 
 
+def wait_until(page: Page, expression: str, timeout_ms: int = 30_000) -> None:
+    """Poll ``expression`` until truthy.
+
+    Not ``page.wait_for_function``: that compiles its predicate with
+    ``new Function`` inside the page, which the app's CSP (no
+    ``'unsafe-eval'``) rightly forbids; ``page.evaluate`` goes through the
+    DevTools protocol and is not subject to the page's CSP.
+    """
+    waited = 0
+    while not page.evaluate(expression):
+        if waited >= timeout_ms:
+            raise AssertionError(f"timed out after {timeout_ms} ms waiting for {expression}")
+        page.wait_for_timeout(100)
+        waited += 100
+
+
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[tuple[Flask, str]]:
     settings = settings_for(tmp_path, fresh_sqlite(tmp_path))
@@ -110,7 +126,7 @@ def test_dynamic_qr_then_soundbox_announces_the_payment(
         for step in PATHS[PaymentStatus.CONFIRMED][1:]:
             transition(session, payment.id, step, "deposit confirmed", actor="test")
 
-    page.wait_for_function("window.__spoken.some(s => s.text === '₹250 received')", timeout=15_000)
+    wait_until(page, "window.__spoken.some(s => s.text === '₹250 received')", timeout_ms=15_000)
     spoken = page.evaluate("window.__spoken")
     assert {"text": "₹250 received", "lang": "en-IN"} in spoken
     expect(page.locator("#soundbox-log li").first).to_contain_text("₹250 received")
@@ -134,9 +150,7 @@ def test_hindi_announcement(live: tuple[Flask, str], browser: Browser) -> None:
     page.click("#soundbox-start")
     expect(page.locator("#soundbox-state")).to_contain_text("Listening")
     make_payment(app, merchant, PaymentStatus.CONFIRMED, amount_paise=9_950)
-    page.wait_for_function(
-        "window.__spoken.some(s => s.lang === 'hi-IN' && s.text.includes('प्राप्त'))"
-    )
+    wait_until(page, "window.__spoken.some(s => s.lang === 'hi-IN' && s.text.includes('प्राप्त'))")
     assert "₹99.50 प्राप्त हुए" in [s["text"] for s in page.evaluate("window.__spoken")]
     context.close()
 

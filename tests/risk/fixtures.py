@@ -34,7 +34,7 @@ from wallet.db.models import (
 )
 from wallet.db.session import make_engine, make_session_factory, normalise_url
 
-REVISION = "0006_risk"
+REVISION = "heads"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # 17:30 IST, FY 2026-27
 
 

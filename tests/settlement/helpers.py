@@ -83,7 +83,10 @@ def sol_calculator(now: datetime, asset: str = "SOL") -> Any:
 
 
 def new_user(session: Session, email: str | None = None) -> int:
-    user = User(email=email or f"u{uuid.uuid4().hex[:10]}@example.com", password_hash="x")
+    # Fully verified (KYC tier 2): these tests pay amounts above the tier-0 risk limits.
+    user = User(
+        email=email or f"u{uuid.uuid4().hex[:10]}@example.com", password_hash="x", kyc_tier=2
+    )
     session.add(user)
     session.flush()
     return user.id

@@ -29,6 +29,7 @@ import webapp.pay.models  # noqa: F401 - registers every table
 from tests.accounts.helpers import PASSWORD, unique_email
 from wallet.config import Settings
 from wallet.db.base import Base, utcnow
+from wallet.db.models.users import User
 from wallet.db.session import make_engine
 from wallet.ledger import post_entry, user_wallet
 from wallet.quotes import QuoteCalculation, QuoteConfig, QuoteRequest, make_quote
@@ -135,7 +136,12 @@ def signup(client: FlaskClient) -> tuple[int, str]:
     resp = client.post("/api/v1/auth/signup", json={"email": unique_email(), "password": PASSWORD})
     assert resp.status_code == 201, resp.get_data(as_text=True)
     body = resp.get_json()
-    return int(body["user"]["id"]), str(body["token"])
+    user_id = int(body["user"]["id"])
+    # Fully verified (KYC tier 2), as an admin would approve: the flows here pay
+    # amounts above the tier-0 risk limits (tests/risk covers the tiers themselves).
+    with client.application.app_context(), session_factory()() as db, db.begin():
+        db.get_one(User, user_id).kyc_tier = 2
+    return user_id, str(body["token"])
 
 
 def fund(app: Flask, user_id: int, asset: str, minor: int) -> None:

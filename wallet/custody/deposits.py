@@ -16,6 +16,11 @@ Rules (RELIABILITY.md, "Ethereum" / "Bitcoin/Dogecoin" / "Solana"):
 - Our own sweeps, gas top-ups and cold moves (``chain_broadcasts`` of
   those purposes) land on watched addresses too; they are never credited
   (:mod:`wallet.custody.sweeps` explains the accounting).
+- A payment's asset arriving at that external payment's own deposit
+  address belongs to the payment, not to the payer's balance: it is
+  never credited here (settlement's collect entry books it once, see
+  :mod:`wallet.chains.confirmations`). Another asset sent there is an
+  ordinary deposit of the payer.
 - One credit per ``(chain, txid, idx)``: the ``credits`` unique key, taken
   in the same transaction as the ledger entry ``deposit.credit``.
 - A credit whose every observation left the best chain is reversed with a
@@ -51,6 +56,7 @@ from wallet.custody.models import CreditReinstatement, CreditReversal
 from wallet.db.models.chain import ChainObservation, Credit
 from wallet.db.models.ledger import JournalEntry
 from wallet.db.models.ops import AuditLog
+from wallet.db.models.payments import Payment, PaymentSource
 from wallet.db.models.users import WalletAddress
 from wallet.db.session import transaction
 from wallet.errors import InsufficientFunds
@@ -201,6 +207,12 @@ def process_deposits(
                     ChainBroadcast.chain == chain,
                     ChainBroadcast.txid == ChainObservation.txid,
                     ChainBroadcast.purpose.in_(INTERNAL_PURPOSES),
+                ),
+                # Paid to an external payment's address: the payment's, booked by settlement.
+                ~exists().where(
+                    Payment.source == PaymentSource.EXTERNAL,
+                    Payment.deposit_address == ChainObservation.address,
+                    Payment.asset == ChainObservation.asset,
                 ),
                 ChainObservation.block_number >= head - window,
             )

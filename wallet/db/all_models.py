@@ -1,9 +1,8 @@
 """Import every module that declares tables, so the metadata is complete.
 
 Alembic's env.py and the tests' ``create_all`` import this one module; a new
-area with tables adds its models module here. (The web app's own push
-subscription table is imported by migrations/env.py, since wallet/ never
-imports webapp/.)
+area with tables adds its models module here (the push subscriptions table
+lives in wallet.notifications; webapp.pay.models re-exports it).
 """
 
 import wallet.accounts.models
@@ -14,6 +13,7 @@ import wallet.compliance.models
 import wallet.custody.models
 import wallet.db.models
 import wallet.merchants.models
+import wallet.notifications.models
 import wallet.rates.models
 import wallet.risk.models
 import wallet.settlement.models  # noqa: F401

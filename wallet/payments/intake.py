@@ -38,10 +38,12 @@ from wallet.db.base import utcnow
 from wallet.db.models.payments import Payment, PaymentSource, Quote, QuoteStatus
 from wallet.db.models.users import Merchant, MerchantStatus, User, UserStatus
 from wallet.errors import InvalidAmount, WalletError
-from wallet.ledger import place_hold, user_wallet
+from wallet.ledger import place_hold, user_wallet, void_hold
+from wallet.merchants.links import consume_link
 from wallet.payments.states import PaymentStatus
 from wallet.payments.transitions import open_payment, transition
 from wallet.quotes import QuoteCalculation, QuoteExpired, QuoteRequest
+from wallet.risk import RiskConfig, RiskDecision, RiskDecisionKind, assess_payment
 
 QuoteCalculator = Callable[[QuoteRequest], QuoteCalculation]
 DepositAssigner = Callable[[Session, Payment], str]
@@ -62,6 +64,16 @@ class PaymentConflict(WalletError):
 class AccountFrozen(WalletError):
     code = "account_frozen"
     http_status = 403
+
+
+class PaymentDeclined(WalletError):
+    """The risk engine refused it; ``code`` is the reason, e.g. ``limit_user_day_amount``."""
+
+    code = "payment_declined"
+    http_status = 403
+
+
+SANCTIONS_HIT = "sanctions_hit"
 
 
 def hold_ref(payment_id: str) -> str:
@@ -87,8 +99,15 @@ def create_quote(
     payee_vpa: str,
     amount_paise: int | None,
     payee_name: str | None = None,
+    merchant_link_id: str | None = None,
+    tds_paise: int | None = None,
 ) -> Quote:
     """Price ``amount_paise`` to ``payee_vpa`` in ``asset`` and store the quote.
+
+    ``merchant_link_id``: the single-use dynamic-QR link the code came from;
+    the payment on this quote consumes it (:func:`create_payment`).
+    ``tds_paise``: the Section 194S TDS for this payer
+    (:func:`wallet.compliance.tds.tds_for`), shown in the fee breakdown.
 
     ``amount_paise`` comes from the UPI code or, for a static QR, from the
     payer; ``None`` is refused with ``amount_required``. The web tier passes
@@ -100,7 +119,7 @@ def create_quote(
             "this QR has no amount: enter the amount to pay", code="amount_required"
         )
     get_asset(asset)
-    calc = calculate(QuoteRequest(amount_paise, asset, payee_vpa))
+    calc = calculate(QuoteRequest(amount_paise, asset, payee_vpa, tds_paise=tds_paise))
     record = calc.as_record()
     quote = Quote(
         id=str(uuid.uuid4()),
@@ -113,6 +132,7 @@ def create_quote(
         route=record["route"],
         payee_vpa=payee_vpa,
         payee_name=payee_name,
+        merchant_link_id=merchant_link_id,
         status=QuoteStatus.ISSUED,
         expires_at=record["expires_at"],
         created_at=record["created_at"],
@@ -151,19 +171,32 @@ def create_payment(
     now: datetime | None = None,
     assign_deposit: DepositAssigner | None = None,
     actor: str | None = None,
+    device_id: str | None = None,
+    risk_config: RiskConfig | None = None,
 ) -> Payment:
     """Open the payment for a quote, in the caller's transaction.
 
     Raises ``quote_not_found``, ``quote_expired`` (nothing moved),
-    ``insufficient_funds`` (custodial, nothing held), ``payment_conflict``.
+    ``insufficient_funds`` (custodial, nothing held), ``payment_conflict``,
+    ``link_unavailable`` (the quote's dynamic-QR link was already paid).
     ``assign_deposit`` gives an external payment its deposit address (the
     custody layer's allocator); without it the address stays empty until
     custody assigns one.
+
+    Risk (:func:`wallet.risk.assess_payment`, after the payment row exists
+    so the decision and limit reservation are keyed by its id): a decline
+    raises :class:`PaymentDeclined` with the reason as code (the caller's
+    rollback keeps nothing); a sanctions hit returns the payment ``failed``
+    with reason ``sanctions_hit`` and a review case raised, nothing held
+    (the state machine has no edge from before-funds states to
+    ``held_for_review``, and no funds exist to hold: the caller reports
+    ``sanctions_hit`` after committing so the case survives); an AML hold
+    moves a custodial payment on to ``held_for_review`` instead of settling.
     """
     src = PaymentSource(source)
     now = now or utcnow()
     actor = actor or f"user:{user_id}"
-    _active_user(session, user_id)
+    user = _active_user(session, user_id)
     quote = _lock_quote(session, quote_id, user_id)
     existing = session.scalars(select(Payment).where(Payment.quote_id == quote.id)).one_or_none()
     if existing is not None:
@@ -197,7 +230,27 @@ def create_payment(
             ref=hold_ref(payment.id),
         )
     open_payment(session, payment, actor=actor, reason="payment opened on quote " + quote.id)
+    if quote.merchant_link_id is not None:
+        # Same transaction as the payment: a link already used (or expired)
+        # refuses with ``link_unavailable`` and nothing above is kept.
+        consume_link(session, quote.merchant_link_id, payment.id, now=now)
     quote.status = QuoteStatus.ACCEPTED
+    decision = assess_payment(
+        session,
+        user,
+        payment.payee_vpa,
+        payment.amount_inr_paise,
+        payment.asset,
+        device_id,
+        now,
+        payment_id=payment.id,
+        amount_minor=payment.amount_minor,
+        config=risk_config,
+    )
+    if decision.decision is RiskDecisionKind.DECLINE:
+        raise PaymentDeclined(_decline_message(decision), code=decision.reasons[0])
+    if SANCTIONS_HIT in decision.reasons:
+        return _refuse_sanctioned(session, payment, decision, actor=actor)
     if src is PaymentSource.CUSTODIAL:
         transition(
             session,
@@ -220,6 +273,14 @@ def create_payment(
             "custodial hold is final: internal transfer, no chain confirmation to wait for",
             actor=actor,
         )
+        if decision.decision is RiskDecisionKind.HOLD_FOR_REVIEW:
+            transition(
+                session,
+                payment.id,
+                PaymentStatus.HELD_FOR_REVIEW,
+                "risk review: " + ", ".join(decision.reasons),
+                actor="system:risk",
+            )
     else:
         if assign_deposit is not None:
             payment.deposit_address = assign_deposit(session, payment)
@@ -230,5 +291,32 @@ def create_payment(
             "waiting for the payer's transfer",
             actor=actor,
         )
+    session.flush()
+    return payment
+
+
+def _decline_message(decision: RiskDecision) -> str:
+    reason = decision.reasons[0] if decision.reasons else "declined"
+    if reason.startswith("limit_"):
+        return f"this payment is over your limits ({reason}); try a smaller amount or later"
+    if reason == "user_frozen":
+        return "this account is frozen: no new payments"
+    return f"this payment was declined ({reason})"
+
+
+def _refuse_sanctioned(
+    session: Session, payment: Payment, decision: RiskDecision, *, actor: str
+) -> Payment:
+    """Stop a payment whose counterparty is listed: no funds held, a case for review."""
+    if payment.source is PaymentSource.CUSTODIAL:
+        void_hold(session, hold_ref(payment.id))
+    cases = ", ".join(str(c) for c in decision.case_ids)
+    transition(
+        session,
+        payment.id,
+        PaymentStatus.FAILED,
+        f"{SANCTIONS_HIT}: counterparty on the sanctions list; review case {cases}",
+        actor="system:risk",
+    )
     session.flush()
     return payment

@@ -19,6 +19,7 @@ from wallet.audit import record
 from wallet.db.models.payments import Payment, PaymentEvent
 from wallet.errors import IllegalTransition, PaymentNotFound
 from wallet.ledger.entries import PostingSpec, post_entry
+from wallet.payments.compliance_hooks import after_transition
 from wallet.payments.states import ALLOWED_TRANSITIONS, PaymentStatus
 
 
@@ -117,6 +118,7 @@ def transition(
             },
         )
         session.flush()
+        after_transition(session, payment, current, target)
         return payment
 
 

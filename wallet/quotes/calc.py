@@ -3,7 +3,7 @@
 Order of work for ``inr_paise`` of ``asset``:
 1. Refuse bad input, a paused asset, or a stale rate (before any maths).
 2. Fees in paise, each rounded UP: platform fee (bps + fixed), the chain's
-   network fee, TDS (0 until issue 9) and the volatility buffer of the
+   network fee, TDS (``QuoteRequest.tds_paise``) and the volatility buffer of the
    asset's class on everything before it. Their sum with the vendor's amount
    is what selling the crypto must fetch: ``target_paise``.
 3. The cheapest route sized for ``target_paise`` by walking the order books
@@ -41,6 +41,10 @@ class QuoteRequest:
     inr_paise: int
     asset: str
     payee: str | None = None  # the vendor's VPA, carried through for the service layer
+    # Section 194S TDS for this payer, computed by the service layer with
+    # wallet.compliance.tds.tds_for (it depends on the payer's PAN and yearly
+    # total, which pure pricing cannot see); None falls back to config.tds_bps.
+    tds_paise: int | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,9 @@ def _validate(request: QuoteRequest, config: QuoteConfig) -> None:
         raise InvalidAmount(
             f"the minimum payment is {format_minor(config.min_payment_paise, 2)} INR"
         )
+    tds = request.tds_paise
+    if tds is not None and (isinstance(tds, bool) or not isinstance(tds, int) or tds < 0):
+        raise InvalidAmount("the TDS must be a non-negative integer number of paise")
     if amount > config.max_payment_paise:
         raise InvalidAmount(
             f"the maximum payment is {format_minor(config.max_payment_paise, 2)} INR"
@@ -192,7 +199,7 @@ def make_quote(
         buffer_bps = config.volatility_buffer_bps[asset.asset_class.value]
     except KeyError as exc:
         raise ConfigurationError(f"no fee configured for {exc.args[0]}") from None
-    tds = _bps_up(inr, config.tds_bps)
+    tds = _bps_up(inr, config.tds_bps) if request.tds_paise is None else request.tds_paise
     buffer = _bps_up(inr + platform + network + tds, buffer_bps)
     target = inr + platform + network + tds + buffer
 

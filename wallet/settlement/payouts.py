@@ -114,8 +114,26 @@ def find_remote(gateway: PayoutGateway, payout: Payout) -> RemotePayout | None:
     return matches[0] if matches else None
 
 
-def payout_request(payment: Payment, payout: Payout) -> dict[str, object]:
-    """The create-payout arguments: derived from stored rows only, so a resend is identical."""
+def payout_request(
+    payment: Payment, payout: Payout, fund_account_id: str | None = None
+) -> dict[str, object]:
+    """The create-payout arguments: derived from stored rows only, so a resend is identical.
+
+    An IMPS fallback attempt (``payout.bank_account_id`` set) pays the
+    merchant's bank ``fund_account_id`` (:mod:`wallet.settlement.imps`).
+    """
+    if payout.bank_account_id is not None:
+        if fund_account_id is None:
+            raise ValueError("an IMPS payout needs the bank account's fund account id")
+        return {
+            "amount_paise": payout.amount_paise,
+            "reference_id": payment.id,
+            "idempotency_key": payout.idempotency_key,
+            "fund_account_id": fund_account_id,
+            "mode": PayoutMode.IMPS,
+            "notes": {"attempt": payout.idempotency_key, "payment": payment.id},
+            "queue_if_low_balance": True,
+        }
     return {
         "amount_paise": payout.amount_paise,
         "reference_id": payment.id,

@@ -10,7 +10,9 @@
    answer (see :mod:`wallet.settlement.payouts`), then poll briefly for the
    outcome; webhooks and the payments sensor carry on from there.
 3. A terminally failed attempt is followed by a new one (new key), up to
-   ``max_payout_attempts``; after that the payment is held for review.
+   ``max_payout_attempts``; after that the payment is held for review. A
+   UPI payout refused for the VPA switches to IMPS to the merchant's bank
+   account on file (:mod:`wallet.settlement.imps`), once, beyond the cap.
 
 :func:`settle_pass` settles a list of payments and then sells what was
 collected (:mod:`wallet.settlement.selling`), which completes paid-out
@@ -36,6 +38,7 @@ from wallet.db.base import utcnow
 from wallet.db.models.payments import Payment, Quote
 from wallet.db.models.settlement import (
     AttemptState,
+    MerchantBankAccount,
     Payout,
     PayoutStatus,
     Settlement,
@@ -52,7 +55,7 @@ from wallet.payouts.errors import (
     PayoutInvalidVpa,
     PayoutOutcomeUnknown,
 )
-from wallet.settlement import ledger
+from wallet.settlement import imps, ledger
 from wallet.settlement.config import SettlementConfig
 from wallet.settlement.crash import crash_point
 from wallet.settlement.errors import SettlementRetryable
@@ -135,7 +138,15 @@ def _start(deps: SettlementDeps, payment_id: str) -> str | None:
         if attempt is not None and attempt.state is not AttemptState.FAILED:
             return attempt.id
         done = attempt.attempt_no if attempt is not None else 0
-        if done >= deps.config.max_payout_attempts:
+        last = (
+            session.scalars(select(Payout).where(Payout.attempt_id == attempt.id)).first()
+            if attempt is not None
+            else None
+        )
+        # UPI refused the VPA and a bank account is on file: IMPS next (see imps).
+        bank = imps.fallback_account(session, payment, last)
+        switching = bank is not None and last is not None and last.bank_account_id is None
+        if done >= deps.config.max_payout_attempts and not switching:
             settlement.status = SettlementStatus.HELD
             reason = f"payout failed {done} times ({attempt.error if attempt else ''}); held"
             transition(session, payment.id, PaymentStatus.HELD_FOR_REVIEW, reason, actor=ACTOR)
@@ -159,6 +170,7 @@ def _start(deps: SettlementDeps, payment_id: str) -> str | None:
                     payment_id=payment.id,
                     amount_paise=payment.amount_inr_paise,
                     vpa=payment.payee_vpa,
+                    bank_account_id=bank.id if bank is not None else None,
                     status=PayoutStatus.CREATED,
                 )
             )
@@ -168,7 +180,11 @@ def _start(deps: SettlementDeps, payment_id: str) -> str | None:
                 action="settlement.attempt",
                 subject_type="payment",
                 subject_id=payment.id,
-                data={"attempt": attempt.id, "attempt_no": attempt.attempt_no},
+                data={
+                    "attempt": attempt.id,
+                    "attempt_no": attempt.attempt_no,
+                    "mode": "IMPS" if bank is not None else "UPI",
+                },
             )
     if alert is not None:
         deps.alerts.fire(alert)
@@ -224,17 +240,28 @@ def submit_payout(deps: SettlementDeps, key: str) -> Applied | None:
     with deps.factory() as session:
         payout = session.scalars(select(Payout).where(Payout.idempotency_key == key)).one()
         payment = session.get_one(Payment, payout.payment_id)
+        fund_account_id = (
+            session.get_one(MerchantBankAccount, payout.bank_account_id).fund_account_id
+            if payout.bank_account_id is not None
+            else None
+        )
     if payout.status not in (PayoutStatus.CREATED, PayoutStatus.UNKNOWN):
         return None
     try:
         remote = find_remote(deps.payouts, payout)  # look before sending, always
         if remote is None:
-            remote = deps.payouts.create_payout(**payout_request(payment, payout))  # type: ignore[arg-type]
+            request = payout_request(payment, payout, fund_account_id)
+            remote = deps.payouts.create_payout(**request)  # type: ignore[arg-type]
             crash_point("after_payout_call")
     except PayoutOutcomeUnknown as exc:
         _mark(deps, key, PayoutStatus.UNKNOWN, AttemptState.UNKNOWN, exc.code)
         raise SettlementRetryable(f"payout {key}: outcome unknown; will look it up") from exc
-    except (PayoutInvalidVpa, PayoutInvalidRequest) as exc:
+    except PayoutInvalidVpa as exc:
+        # The VPA refused before any money moved: an IMPS fallback may follow (imps).
+        reason = f"{imps.INVALID_VPA_PREFIX}: {exc.message}"
+        _mark(deps, key, PayoutStatus.REJECTED, AttemptState.FAILED, reason)
+        return Applied(True, PayoutStatus.REJECTED, failed=True)
+    except PayoutInvalidRequest as exc:
         # Refused before any money moved: this attempt is over (a new key may follow).
         _mark(deps, key, PayoutStatus.REJECTED, AttemptState.FAILED, exc.message)
         return Applied(True, PayoutStatus.REJECTED, failed=True)

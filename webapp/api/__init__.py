@@ -9,6 +9,7 @@ at ``/api/docs``.
 from webapp.api import (  # noqa: F401
     auth_routes,
     codes_routes,
+    deposits_routes,
     merchant_routes,
     meta_routes,
     payments_routes,

@@ -10,6 +10,7 @@ payment is 404.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
@@ -40,6 +41,8 @@ from webapp.security import current_user
 
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 TAGS = ("merchant",)
+
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only; bounded so SQL cannot overflow
 
 
 class _Request(BaseModel):
@@ -207,7 +210,10 @@ def _payment_out(p: Payment, payout: Payout | None) -> dict[str, Any]:
         "to": {"schema": {"type": "string", "format": "date"}, "required": False},
         "q": {"schema": {"type": "string", "maxLength": 100}, "required": False},
         "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": 200}, "required": False},
-        "offset": {"schema": {"type": "integer", "minimum": 0}, "required": False},
+        "offset": {
+            "schema": {"type": "integer", "minimum": 0, "maximum": 999_999_999},
+            "required": False,
+        },
     },
     responses={
         200: (MerchantPaymentList, "A page of payments."),
@@ -216,10 +222,13 @@ def _payment_out(p: Payment, payout: Payout | None) -> dict[str, Any]:
 )
 def list_payments() -> ResponseReturnValue:
     filters = PaymentFilters.parse(request.args)
-    limit = request.args.get("limit", 50, type=int) or 50
-    offset = request.args.get("offset", 0, type=int) or 0
-    if not 1 <= limit <= 200 or offset < 0:
-        raise InvalidInput("limit must be 1–200 and offset at least 0")
+    # Strict: ``type=int`` would quietly turn ``offset=null`` into the default.
+    raw_limit, raw_offset = request.args.get("limit", "50"), request.args.get("offset", "0")
+    if not (_DIGITS.fullmatch(raw_limit) and _DIGITS.fullmatch(raw_offset)):
+        raise InvalidInput("limit must be 1–200 and offset 0–999999999")
+    limit, offset = int(raw_limit), int(raw_offset)
+    if not 1 <= limit <= 200:
+        raise InvalidInput("limit must be 1–200 and offset 0–999999999")
     with unit_of_work() as db:
         rows = queries.list_payments(db, _merchant().id, filters, limit=limit + 1, offset=offset)
         latest = queries.payouts_for(db, [p.id for p in rows])

@@ -23,7 +23,11 @@ from webapp.api.schemas import ErrorResponse
 F = TypeVar("F", bound=Callable[..., object])
 
 API_PREFIX = "/api/v1"
-_CONVERTER_TYPES = {"int": {"type": "integer", "minimum": 1}, "string": {"type": "string"}}
+_CONVERTER_TYPES = {
+    # The bounds of webapp.converters.IdConverter: ids are BIGINT.
+    "int": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "string": {"type": "string"},
+}
 _RULE_ARG = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>[a-z_]+)>")
 
 # Error responses every operation of a kind can give.

@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from flask import current_app
@@ -23,15 +23,19 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from wallet.assets import get_asset
+from wallet.compliance.config import TaxConfig
+from wallet.compliance.tds import tds_for
 from wallet.db.base import utcnow
 from wallet.db.models.chain import Credit
 from wallet.db.models.payments import Payment, PaymentEvent, PaymentSource, Quote
 from wallet.db.models.settlement import Payout
+from wallet.db.models.users import User
 from wallet.errors import WalletError
 from wallet.money import format_minor
-from wallet.payments.intake import create_payment, create_quote
+from wallet.payments.intake import SANCTIONS_HIT, create_payment, create_quote
 from wallet.payments.states import PaymentStatus
 from wallet.quotes import QuoteCalculation, QuoteRequest
+from wallet.risk import RiskConfig
 from wallet.upi import MerchantLinkRef, UpiError, parse_amount_paise, parse_payment_code
 from webapp.extensions import settings, unit_of_work
 from webapp.pay import custody
@@ -89,6 +93,7 @@ class Payee:
     amount_paise: int | None
     note: str | None = None
     reference: str | None = None
+    link_id: str | None = None  # a single-use merchant link: the payment consumes it
 
 
 MerchantLinkResolver = Callable[[Session, str], Payee | None]
@@ -120,7 +125,7 @@ def _merchant_link(link_id: str) -> Payee:
             payee = resolver(db, link_id)
     if payee is None:
         raise MerchantLinkNotFound("this payment link does not exist or has expired")
-    return payee
+    return replace(payee, link_id=link_id)
 
 
 def amount_for(payee: Payee, amount_inr: str | None) -> int:
@@ -143,7 +148,8 @@ def amount_for(payee: Payee, amount_inr: str | None) -> int:
 def new_quote(user_id: int, payee: Payee, amount_paise: int, asset: str) -> Quote:
     """Price and store a quote; the price is fetched before the write transaction."""
     get_asset(asset)
-    request = QuoteRequest(amount_paise, asset, payee.vpa)
+    tds = quote_tds(user_id, amount_paise)
+    request = QuoteRequest(amount_paise, asset, payee.vpa, tds_paise=tds)
     calculation = quote_calculator()(request)
 
     def priced(asked: QuoteRequest) -> QuoteCalculation:
@@ -159,6 +165,8 @@ def new_quote(user_id: int, payee: Payee, amount_paise: int, asset: str) -> Quot
             payee_vpa=payee.vpa,
             amount_paise=amount_paise,
             payee_name=payee.name,
+            merchant_link_id=payee.link_id,
+            tds_paise=tds,
         )
         db.flush()
         db.expunge(quote)
@@ -174,12 +182,48 @@ def get_quote(user_id: int, quote_id: str) -> Quote | None:
     return quote
 
 
+def risk_config() -> RiskConfig:
+    """The risk knobs (``app.extensions["risk_config"]`` overrides the settings)."""
+    config: RiskConfig | None = current_app.extensions.get("risk_config")
+    return config if config is not None else RiskConfig.from_settings(settings())
+
+
+def tax_config() -> TaxConfig:
+    """The tax knobs (``app.extensions["tax_config"]`` overrides the settings)."""
+    config: TaxConfig | None = current_app.extensions.get("tax_config")
+    return config if config is not None else TaxConfig.from_settings(settings())
+
+
+def quote_tds(user_id: int, amount_paise: int) -> int | None:
+    """The Section 194S TDS this payer would bear on ``amount_paise`` now (for the quote).
+
+    ``None`` for an amount the quote will refuse anyway (pricing says why).
+    """
+    if isinstance(amount_paise, bool) or not isinstance(amount_paise, int) or amount_paise <= 0:
+        return None
+    with unit_of_work() as db:
+        user = db.get(User, user_id)
+        if user is None:
+            return None
+        return tds_for(db, user, amount_paise, utcnow(), config=tax_config()).tds_paise
+
+
+class SanctionsRefused(WalletError):
+    """The payee or counterparty is on the sanctions list: refused, a review case raised."""
+
+    code = SANCTIONS_HIT
+    http_status = 403
+
+
 def pay(user_id: int, quote_id: str, source: str) -> tuple[str, bool]:
     """Open the payment for a quote; ``(payment id, created now)``.
 
     An expired quote is refused inside :func:`create_payment` before any
     hold is placed. A new custodial payment is confirmed at once, so its
     settlement run is requested right after the commit (best effort).
+    Risk: a decline raises ``payment_declined``-family codes (nothing
+    kept); a sanctions hit commits the failed payment and its review case,
+    then raises ``sanctions_hit``.
     """
     src = PaymentSource(source)
     with unit_of_work() as db:
@@ -192,8 +236,13 @@ def pay(user_id: int, quote_id: str, source: str) -> tuple[str, bool]:
             quote_id,
             src,
             assign_deposit=custody.assign_deposit if src is PaymentSource.EXTERNAL else None,
+            risk_config=risk_config(),
         )
         payment_id, status = payment.id, payment.status
+        reason = payment.status_reason or ""
+    if status is PaymentStatus.FAILED and reason.startswith(SANCTIONS_HIT):
+        # After the commit: the failed payment and its review case are kept.
+        raise SanctionsRefused("this payment cannot be made: it is held for compliance review")
     created = existed is None
     if created and status is PaymentStatus.CONFIRMED:
         kick_settlement(payment_id)

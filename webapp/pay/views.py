@@ -17,9 +17,12 @@ from flask.typing import ResponseReturnValue
 from wallet.assets import CRYPTO_ASSETS, get_asset
 from wallet.chains.addresses import validate_address
 from wallet.chains.networks import network
+from wallet.custody.deposits_view import recent_deposits
 from wallet.errors import WalletError
 from wallet.money import format_minor
+from webapp.api.deposits_routes import deposit_out
 from webapp.api.wallet_routes import wallet_balances
+from webapp.extensions import unit_of_work
 from webapp.pay import custody, service, withdrawals
 from webapp.pay.pricing import indicative_minor, rate_cache
 from webapp.pay.schemas import crypto, payment_out, quote_out
@@ -133,7 +136,10 @@ def requote(quote_id: str) -> ResponseReturnValue:
     old = service.get_quote(user_id, quote_id)
     if old is None:
         abort(404)
-    payee = service.Payee(old.payee_vpa, old.payee_name, old.amount_inr_paise)
+    # Keep the merchant link: the payment on the new quote must still consume it.
+    payee = service.Payee(
+        old.payee_vpa, old.payee_name, old.amount_inr_paise, link_id=old.merchant_link_id
+    )
     try:
         new = service.new_quote(user_id, payee, old.amount_inr_paise, form_asset(old.asset))
     except WalletError as exc:
@@ -209,19 +215,22 @@ def history() -> ResponseReturnValue:
 @bp.get("/pay/receive")
 @login_required
 def receive() -> ResponseReturnValue:
-    """The payer's deposit address for a coin, as text, QR and wallet link."""
+    """The payer's deposit address for a coin (text, QR, wallet link) and its deposits."""
     asset = request.args.get("asset", "SOL")
     if asset not in CRYPTO_ASSETS:
         abort(404)
+    user_id = _user_id()
+    # Its own short transaction: nothing stays open while the page renders (SQLite lock).
+    with unit_of_work() as db:
+        deposits = [deposit_out(d) for d in recent_deposits(db, user_id, asset)]
+    page = {"asset": asset, "assets": CRYPTO_ASSETS, "deposits": deposits}
     try:
-        found = custody.deposit_address(_user_id(), asset)
+        found = custody.deposit_address(user_id, asset)
     except WalletError as exc:
         flash(_message(exc), "error")
-        return render_template("pay/receive.html", asset=asset, assets=CRYPTO_ASSETS, found=None)
+        return render_template("pay/receive.html", found=None, **page)
     qr = segno.make(found.uri, error="m").svg_data_uri(scale=5)
-    return render_template(
-        "pay/receive.html", asset=asset, assets=CRYPTO_ASSETS, found=found, qr=qr
-    )
+    return render_template("pay/receive.html", found=found, qr=qr, **page)
 
 
 @bp.get("/pay/withdraw")

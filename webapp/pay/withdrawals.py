@@ -17,23 +17,46 @@ import hashlib
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from wallet.assets import Chain, get_asset
 from wallet.chains.addresses import validate_address
 from wallet.chains.networks import network
 from wallet.custody.models import Withdrawal, WithdrawalStatus
+from wallet.db.base import utcnow
 from wallet.db.models.users import User, UserStatus
 from wallet.errors import InvalidAmount, WalletError
 from wallet.ledger import place_hold, user_wallet
-from wallet.money import parse_minor
+from wallet.money import Rounding, parse_minor, scale_ratio
 from wallet.payments.intake import AccountFrozen
-from webapp.extensions import unit_of_work
+from wallet.rates.cache import fresh_rate
+from wallet.risk import RiskDecisionKind, assess_withdrawal, release_reservation, withdrawal_ref
+from webapp.extensions import rate_cache, unit_of_work
 from webapp.pay.custody import kind
+from webapp.pay.pricing import quote_config
 
 
 class WithdrawalConflict(WalletError):
     code = "withdrawal_conflict"
     http_status = 409
+
+
+class WithdrawalDeclined(WalletError):
+    """The risk engine refused; ``code`` is its reason (``limit_…``, ``sanctions_hit``, …)."""
+
+    code = "withdrawal_declined"
+    http_status = 403
+
+
+def inr_value(asset: str, amount_minor: int) -> int:
+    """Paise ``amount_minor`` of ``asset`` is worth at the cached rate (rounded up).
+
+    The risk limits are in INR. No fresh rate refuses with ``stale_rate``:
+    without a value the limits cannot be checked, so fail closed.
+    """
+    config = quote_config()
+    rate = fresh_rate(rate_cache(), asset, utcnow(), config.rates.rate_max_age_seconds)
+    return max(1, scale_ratio(amount_minor, rate.rate, Rounding.UP))
 
 
 def hold_ref(key: str) -> str:
@@ -60,11 +83,18 @@ def parse_amount(asset: str, amount: str) -> int:
 def request_withdrawal(
     user_id: int, asset: str, address: str, amount_minor: int, key: str
 ) -> Withdrawal:
-    """Hold ``amount_minor`` and record the withdrawal (the same ``key`` returns the first)."""
+    """Hold ``amount_minor`` and record the withdrawal (the same ``key`` returns the first).
+
+    Risk first (:func:`wallet.risk.assess_withdrawal`, before anything can
+    be signed): a decline refuses with its reason as code and keeps
+    nothing; a hold for review (sanctions hit, AML) records no withdrawal,
+    gives the limits back, commits the review case and then refuses.
+    """
     info = get_asset(asset)
     if info.chain is Chain.FIAT:
         raise InvalidAmount(f"{asset} cannot be withdrawn on chain", code="unknown_asset")
     to = validate_address(network(info.chain, kind()), address)
+    inr_paise = inr_value(info.symbol, amount_minor)  # before the transaction: may read Redis
     with unit_of_work() as db:
         existing = db.scalars(select(Withdrawal).where(Withdrawal.key == key)).one_or_none()
         if existing is not None:
@@ -76,22 +106,49 @@ def request_withdrawal(
         user = db.get(User, user_id)
         if user is None or user.status is UserStatus.FROZEN:
             raise AccountFrozen("this account is frozen: no withdrawals")
-        # First, so an unaffordable withdrawal leaves nothing behind.
-        place_hold(
-            db, user_wallet(user_id, info.symbol), info.symbol, amount_minor, ref=hold_ref(key)
+        now = utcnow()
+        decision = assess_withdrawal(
+            db, user, info.chain.value, to, info.symbol, amount_minor, inr_paise, None, now, key=key
         )
-        row = Withdrawal(
-            key=key,
-            user_id=user_id,
-            chain=info.chain.value,
-            asset=info.symbol,
-            to_address=to,
-            amount_minor=amount_minor,
-            status=WithdrawalStatus.HELD,
+        if decision.decision is RiskDecisionKind.DECLINE:
+            raise WithdrawalDeclined(
+                f"this withdrawal was declined ({decision.reasons[0]})", code=decision.reasons[0]
+            )
+        held = decision.decision is RiskDecisionKind.HOLD_FOR_REVIEW
+        if held and decision.reservation_ref is not None:
+            # Nothing will be signed: give the limits back, keep the review case.
+            release_reservation(db, withdrawal_ref(key), now=now)
+        if not held:
+            row = _hold_and_record(
+                db, user_id, info.symbol, info.chain.value, to, amount_minor, key
+            )
+    if held:
+        # Outside the transaction, which committed the review case(s) and the audit record.
+        reason = decision.reasons[0] if decision.reasons else "held_for_review"
+        raise WithdrawalDeclined(
+            "this withdrawal cannot be sent: it is held for compliance review", code=reason
         )
-        db.add(row)
-        db.flush()
-        db.expunge(row)
+    return row
+
+
+def _hold_and_record(
+    db: Session, user_id: int, symbol: str, chain: str, to: str, amount_minor: int, key: str
+) -> Withdrawal:
+    """Hold the coins and record the withdrawal ``held`` for the custody worker to sign."""
+    # The hold first, so an unaffordable withdrawal leaves nothing behind.
+    place_hold(db, user_wallet(user_id, symbol), symbol, amount_minor, ref=hold_ref(key))
+    row = Withdrawal(
+        key=key,
+        user_id=user_id,
+        chain=chain,
+        asset=symbol,
+        to_address=to,
+        amount_minor=amount_minor,
+        status=WithdrawalStatus.HELD,
+    )
+    db.add(row)
+    db.flush()
+    db.expunge(row)
     return row
 
 

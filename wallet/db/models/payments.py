@@ -51,6 +51,8 @@ class Quote(Base):
     route: Mapped[dict[str, Any]] = mapped_column(JsonType, default=json_default)
     payee_vpa: Mapped[str] = mapped_column(String(255))
     payee_name: Mapped[str | None] = mapped_column(String(200))
+    # The single-use merchant link (``payment_links.id``) this quote pays, if any.
+    merchant_link_id: Mapped[str | None] = mapped_column(String(40), default=None)
     status: Mapped[QuoteStatus] = mapped_column(
         enum_type(QuoteStatus, "quote_status"), default=QuoteStatus.ISSUED
     )

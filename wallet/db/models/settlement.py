@@ -141,6 +141,28 @@ class ExchangeOrder(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class MerchantBankAccount(Base):
+    """A merchant's bank account on file, for the IMPS fallback when UPI refuses its VPA.
+
+    The account number is sealed at rest (:mod:`wallet.merchants.sealed`,
+    context ``merchant-bank-account:<merchant_id>``); only its last four
+    digits are readable. ``fund_account_id`` is the RazorpayX fund account
+    created when it was registered, so settlement pays it without ever
+    handling the number.
+    """
+
+    __tablename__ = "merchant_bank_accounts"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(IdType, ForeignKey("merchants.id"), unique=True)
+    holder_name: Mapped[str] = mapped_column(String(120))
+    ifsc: Mapped[str] = mapped_column(String(11))
+    account_number_sealed: Mapped[str] = mapped_column(Text)
+    account_last4: Mapped[str] = mapped_column(String(4))
+    fund_account_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Payout(Base):
     """An INR payout to a VPA through RazorpayX (``X-Payout-Idempotency``)."""
 
@@ -155,6 +177,10 @@ class Payout(Base):
     payment_id: Mapped[str] = mapped_column(String(36), ForeignKey("payments.id"), index=True)
     amount_paise: Mapped[int] = mapped_column(MinorUnits)
     vpa: Mapped[str] = mapped_column(String(255))
+    # Set on an IMPS fallback attempt: paid to this bank account, not to ``vpa``.
+    bank_account_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("merchant_bank_accounts.id")
+    )
     provider_payout_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[PayoutStatus] = mapped_column(
         enum_type(PayoutStatus, "payout_status"), default=PayoutStatus.CREATED

@@ -1,0 +1,1 @@
+"""Notifications to payers outside the page: Web Push (framework-free core)."""
