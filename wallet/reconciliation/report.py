@@ -13,6 +13,10 @@ Categories (RELIABILITY G5):
 - ``reversal``: RazorpayX reversed a payout our ledger counts as paid.
 - ``duplicate_payout``: more than one live payout at RazorpayX for a payment.
 - ``payout_total``: Σ RazorpayX (processed − reversed) ≠ Σ ledger payouts.
+- ``onchain_balance_mismatch`` / ``exchange_balance_mismatch``: what our
+  addresses / venue accounts hold ≠ the ledger's custody / exchange accounts
+  (:mod:`wallet.reconciliation.balances`; ``chain_unreachable`` when a chain
+  cannot be read).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import csv
 import html
 import io
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -30,6 +34,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from wallet.assets import get_asset
+from wallet.chains.base import ChainAdapter
 from wallet.db.models.chain import ChainObservation, Credit
 from wallet.db.models.ledger import JournalEntry
 from wallet.db.models.settlement import ExchangeOrder, OrderStatus, Payout
@@ -274,10 +279,26 @@ def reconcile(
     *,
     payouts: PayoutGateway | None = None,
     exchanges: Mapping[str, ExchangeClient] | None = None,
+    chains: Mapping[str, ChainAdapter] | None = None,
+    extra_addresses: Mapping[str, Iterable[str]] | None = None,
+    venue_balances: Mapping[str, ExchangeClient] | None = None,
 ) -> ReconReport:
-    """Every break among objects created in ``[start, end)``, read from ``session``."""
+    """Every break among objects created in ``[start, end)``, read from ``session``.
+
+    With ``chains`` (chain → adapter) and ``venue_balances`` (venue → client)
+    it also ties today's on-chain and venue balances to the ledger.
+    """
+    # Imported here: balances builds on this module's Break.
+    from wallet.reconciliation.balances import exchange_balance_breaks, onchain_balance_breaks
+
     report = ReconReport(start, end)
     report.breaks += _chain_breaks(session, start, end)
     report.breaks += _fill_breaks(session, start, end, exchanges)
     report.breaks += _payout_breaks(session, start, end, payouts, report.totals)
+    if chains is not None:
+        report.breaks += onchain_balance_breaks(
+            session, chains, extra_addresses=extra_addresses, totals=report.totals
+        )
+    if venue_balances is not None:
+        report.breaks += exchange_balance_breaks(session, venue_balances, totals=report.totals)
     return report
