@@ -10,14 +10,9 @@ for tests that need exact control: stale timestamps, repeated client ids.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,12 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from sandbox.testing import start_standin, stop_standin
 
 
 def start_exchange(
@@ -43,62 +33,16 @@ def start_exchange(
     timeout_s: float = 20.0,
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Launch ``python -m sandbox.exchange --venue VENUE`` on a free port; wait until healthy."""
-    port = free_port()
-    state = tmp_path / f"exchange-{venue}"
-    state.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable,
-        "-m",
-        "sandbox.exchange",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--state-dir",
-        str(state),
-        "--seed",
-        str(seed),
-        "--venue",
-        venue,
-        "--tick-seconds",
-        str(tick_seconds),
-        *(extra_args or []),
-    ]
-    log_path = state / "exchange.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own module, fixed argv
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exchange exited early:\n{log_path.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            response = httpx.get(f"{url}/__sandbox/health", timeout=1.0, trust_env=False)
-            if response.status_code == 200 and response.json().get("ok"):
-                info: dict[str, Any] = response.json()["info"]
-                return process, info
-        time.sleep(0.05)
-    stop_exchange(process)
-    raise RuntimeError(f"exchange ({venue}) not healthy after {timeout_s}s")
+    args = ["--venue", venue, "--tick-seconds", str(tick_seconds), *(extra_args or [])]
+    return start_standin(
+        "sandbox.exchange", tmp_path / f"exchange-{venue}", args=args, seed=seed,
+        timeout_s=timeout_s,
+    )  # fmt: skip
 
 
 def stop_exchange(process: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
     """SIGTERM the stand-in's process group, SIGKILL if it lingers, and reap it."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=timeout_s)
+    stop_standin(process, timeout_s)
 
 
 def signed_request(

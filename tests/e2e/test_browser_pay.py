@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 import wallet.custody.models
 import wallet.db.all_models  # noqa: F401
 import webapp.pay.models  # noqa: F401 - registers every table
-from sandbox.razorpayx.testing import free_port
+from sandbox.testing import free_port
 from tests.settlement.helpers import deps_for
 from wallet.config import Settings
 from wallet.db.base import Base, utcnow

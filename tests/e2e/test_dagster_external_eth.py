@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from web3 import Web3
 
 from sandbox.ethereum.testing import start_ethereum, stop_ethereum
-from sandbox.razorpayx.testing import free_port
+from sandbox.testing import free_port
 from taskforce.dagster_instance import render_instance_yaml
 from tests.e2e.test_dagster_settlement import ROOT, _env, _status, _wait_for
 from tests.settlement.helpers import VPA, deps_for, new_user, sol_calculator

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandbox.razorpayx.testing import free_port
+from sandbox.testing import free_port
 from taskforce.dagster_instance import render_instance_yaml
 from tests.settlement.helpers import custodial_payment, deps_for
 from wallet.config import Settings

@@ -34,6 +34,6 @@ def test_definitions_load_and_validate() -> None:
 
 def test_the_web_app_gets_none_when_dagster_is_not_running() -> None:
     from pipelines.submit import submit_settlement_run
-    from sandbox.razorpayx.testing import free_port
+    from sandbox.testing import free_port
 
     assert submit_settlement_run(["p1"], port=free_port(), timeout_s=1) is None
