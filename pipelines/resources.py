@@ -14,10 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from wallet.alerts import Alerter, Channel, LogChannel, SqlIncidents, WebhookChannel
+from wallet.alerts import (
+    Alerter,
+    AlertSink,
+    Channel,
+    LogChannel,
+    SqlIncidents,
+    WebhookChannel,
+)
 from wallet.config import Settings, load_settings
 from wallet.exchanges.base import ExchangeClient
 from wallet.payouts.razorpayx import RazorpayXClient
@@ -86,23 +94,47 @@ class ExchangeResource(dg.ConfigurableResource):
     inr_api_key: str = ""
     inr_api_secret: str = ""
 
-    def clients(self) -> dict[str, ExchangeClient]:
-        from wallet.exchanges.binance import BinanceClient
+    def clients(
+        self,
+        db: WalletDatabase | None = None,
+        alerts: AlertSink | None = None,
+        *,
+        include_disabled: bool = False,
+    ) -> dict[str, ExchangeClient]:
+        """The venues' clients; with ``db``, the admin panel's keys and switches apply."""
+        from wallet.exchanges.factory import binance_from_settings
+        from wallet.exchanges.registry import venue_clients
+        from wallet.merchants.sealed import key_manager
 
-        return {
-            "binance": BinanceClient(
-                _or_setting(self.binance_url, "exchange_url"),
-                _or_setting(self.binance_api_key, "exchange_api_key"),
-                _or_setting(self.binance_api_secret, "exchange_api_secret"),
-                venue="binance",
-            ),
-            "inr": BinanceClient(
-                _or_setting(self.inr_url, "inr_exchange_url"),
-                _or_setting(self.inr_api_key, "inr_exchange_api_key"),
-                _or_setting(self.inr_api_secret, "inr_exchange_api_secret"),
-                venue="inr",
-            ),
-        }
+        settings = _settings().model_copy(
+            update={
+                "exchange_url": _or_setting(self.binance_url, "exchange_url"),
+                "exchange_api_key": SecretStr(
+                    _or_setting(self.binance_api_key, "exchange_api_key")
+                ),
+                "exchange_api_secret": SecretStr(
+                    _or_setting(self.binance_api_secret, "exchange_api_secret")
+                ),
+                "inr_exchange_url": _or_setting(self.inr_url, "inr_exchange_url"),
+                "inr_exchange_api_key": SecretStr(
+                    _or_setting(self.inr_api_key, "inr_exchange_api_key")
+                ),
+                "inr_exchange_api_secret": SecretStr(
+                    _or_setting(self.inr_api_secret, "inr_exchange_api_secret")
+                ),
+            }
+        )
+        if db is None:
+            return {v: binance_from_settings(settings, v) for v in ("binance", "inr")}
+        from wallet.devkeys import master_key
+
+        return venue_clients(
+            db.factory(),
+            settings,
+            key_manager(master_key(settings)),
+            include_disabled=include_disabled,
+            alerts=alerts,
+        )
 
 
 class RatesResource(dg.ConfigurableResource):
@@ -168,10 +200,11 @@ def settlement_deps(
     settlement: SettlementResource,
 ) -> SettlementDeps:
     """Wire the framework-free settlement to the configured outside world."""
+    sink = alerts.sink(db)
     return SettlementDeps(
         factory=db.factory(),
         payouts=razorpayx.client(),
-        exchanges=exchanges.clients(),
-        alerts=alerts.sink(db),
+        exchanges=exchanges.clients(db, sink),
+        alerts=sink,
         config=settlement.config(),
     )

@@ -60,6 +60,22 @@ def init_custody(settings: Settings) -> None:
         fill_solana_pool(session, vault, SOLANA_POOL_SIZE)
 
 
+def open_venue_inventory(settings: Settings) -> list[str]:
+    """Book the sandbox venues' seeded inventory as opening balances (idempotent)."""
+    from wallet.exchanges.registry import venue_clients
+    from wallet.reconciliation.balances import book_venue_opening
+
+    kms = LocalKeyManager(master_key(settings))
+    lines: list[str] = []
+    with _factory(settings) as factory:
+        clients = venue_clients(factory, settings, kms, include_disabled=True)
+        with transaction(factory) as session:
+            for venue, client in clients.items():
+                assets = book_venue_opening(session, venue, client)
+                lines.append(f"{venue}: {', '.join(assets) or 'nothing'}")
+    return lines
+
+
 def fund_demo_payer(settings: Settings, sandbox: Sandbox, email: str) -> list[str]:
     """Send the demo payer's starting balances on chain; returns one line per transfer."""
     service = CustodyService(

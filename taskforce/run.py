@@ -103,7 +103,7 @@ def _start_chain_cursors(settings: Settings) -> None:
 
 def run_platform(settings: Settings, *, with_sandbox: bool = True, keep_data: bool = False) -> int:
     from sandbox.manager import Sandbox
-    from taskforce.bootstrap import fund_demo_payer, init_custody
+    from taskforce.bootstrap import fund_demo_payer, init_custody, open_venue_inventory
     from taskforce.demo import DEMO_PAYER, seed_demo
     from wallet.db.migrate import upgrade
 
@@ -163,6 +163,7 @@ def run_platform(settings: Settings, *, with_sandbox: bool = True, keep_data: bo
             )
         )
         if sandbox is not None:
+            open_venue_inventory(settings)
             _start_chain_cursors(settings)
             out.write("funding the demo payer on the sandbox chains…\n")
             for line in fund_demo_payer(settings, sandbox, DEMO_PAYER.email):

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     settlement_sell_window_seconds: int | None = None
     settlement_float_min_paise: int | None = None
     settlement_payment_sla_seconds: int | None = None
+    payment_expiry_grace_seconds: int | None = (
+        None  # external: after quote expiry; default TTL+15 min
+    )
 
     # Custody: sweeps and confirmation overrides (wallet/custody/config.py).
     custody_sweep_min: dict[str, int] | None = None  # asset -> minor units

@@ -24,7 +24,9 @@ from pipelines.resources import (
 )
 from tests.settlement.helpers import custodial_payment
 from wallet.db.models import Payment
+from wallet.db.session import transaction
 from wallet.payments.states import PaymentStatus
+from wallet.reconciliation.balances import book_venue_opening
 
 
 def _resources(url: str, rzp: dict[str, Any], venues: dict[str, Any], tmp: Path) -> dict[str, Any]:
@@ -52,15 +54,19 @@ def _resources(url: str, rzp: dict[str, Any], venues: dict[str, Any], tmp: Path)
     }
 
 
-def test_settlement_then_analytics_then_a_clean_reconciliation(
+def test_settlement_then_analytics_then_reconciliation_flags_only_the_unbacked_deposit(
     app_db: tuple[str, sessionmaker[Session]],
     rzp: dict[str, Any],
     venues: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     url, factory = app_db
-    pid = custodial_payment(factory, vpa="shop.owner@okicici", name="Shop Owner")
     resources = _resources(url, rzp, venues, tmp_path)
+    # The venues' inventory predates these books: open it, as at go-live.
+    with transaction(factory) as session:
+        for venue, client in resources["exchanges"].clients().items():
+            book_venue_opening(session, venue, client)
+    pid = custodial_payment(factory, vpa="shop.owner@okicici", name="Shop Owner")
 
     result = dg.materialize(
         [settlements, ledger_balanced, payments_fact, merchant_daily_volume],
@@ -82,6 +88,11 @@ def test_settlement_then_analytics_then_a_clean_reconciliation(
     key = datetime.now(ZoneInfo("Asia/Kolkata")).date().isoformat()
     report = dg.materialize([reconciliation_report], resources=resources, partition_key=key)
     [mat] = report.asset_materializations_for_node("reconciliation_report")
-    assert mat.metadata["breaks"].value == 0
+    # The helper funded the payer with a ledger-only deposit (no coins on any chain),
+    # so the on-chain tie-out must flag exactly that and nothing else.
+    assert mat.metadata["by_category"].value == {"onchain_balance_mismatch": 1}, mat.metadata[
+        "report"
+    ].value
+    assert "`solana:SOL` | SOL | 10000000000 | 0" in mat.metadata["report"].value
     assert (tmp_path / "reports" / f"reconciliation-{key}.csv").is_file()
     assert "<table" in (tmp_path / "reports" / f"reconciliation-{key}.html").read_text()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -30,7 +30,7 @@ from pipelines.resources import WalletDatabase
 from sandbox.ethereum.testing import start_ethereum, stop_ethereum
 from sensors.chains import chain_sensor
 from tests.settlement.helpers import VPA, deps_for, new_user, sol_calculator, sqlite_factory
-from wallet.assets import ChainFamily
+from wallet.assets import Chain, ChainFamily
 from wallet.chains.evm import EvmAdapter
 from wallet.chains.networks import NetworkKind
 from wallet.custody.addresses import PublicKeys
@@ -258,4 +258,113 @@ def test_a_payment_flagged_for_review_is_held_when_its_funds_confirm(world: Worl
     # Funds confirmed, but the flag sends it to review: the settlement sensor never sees it.
     assert world.status(pid) is S.HELD_FOR_REVIEW
     with world.factory() as s:
+        check_invariants(s)
+
+
+# -- expiry of unfunded external payments (G4) -------------------------------------
+
+
+def _expiry_deadline(world: World, pid: str) -> datetime:
+    """Quote expiry + the default grace (ETH quote TTL + 15 min for slow wallets)."""
+    from wallet.chains.confirmations import SLOW_WALLET_GRACE
+    from wallet.db.models.payments import Quote
+    from wallet.quotes.config import QuoteConfig
+
+    with world.factory() as s:
+        quote = s.get_one(Quote, s.get_one(Payment, pid).quote_id)
+        ttl = QuoteConfig().ttl_seconds(Chain.ETHEREUM)
+        return quote.expires_at + timedelta(seconds=ttl) + SLOW_WALLET_GRACE
+
+
+def _set_clock(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None:
+    import wallet.chains.confirmations as confirmations
+
+    monkeypatch.setattr(confirmations, "utcnow", lambda: at)
+
+
+def _expire(world: World, monkeypatch: pytest.MonkeyPatch, pid: str) -> None:
+    _set_clock(monkeypatch, _expiry_deadline(world, pid))
+    world.mine(1)  # the sensor moves payments only on ticks that saw a new block
+    world.tick()
+    assert world.status(pid) is S.EXPIRED
+
+
+def test_unfunded_external_payment_expires_once_after_the_grace_window(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wallet.risk.engine import payment_ref
+    from wallet.risk.models import LimitReservation, ReservationStatus
+
+    pid, _address, _wei, _payer = world.external_payment()
+    deadline = _expiry_deadline(world, pid)
+
+    _set_clock(monkeypatch, deadline - timedelta(seconds=1))  # quote expired, grace not over
+    world.mine(1)
+    world.tick()
+    assert world.status(pid) is S.AWAITING_FUNDS
+
+    _expire(world, monkeypatch, pid)
+    for _ in range(2):  # repeated ticks (and an at-least-once re-run) change nothing
+        world.mine(1)
+        world.tick()
+    import wallet.chains.confirmations as confirmations
+
+    again = confirmations.advance_payments(
+        world.factory, "ethereum", settings=SimpleNamespace(custody_confirmations={"ETH": CONFS}),
+        adapter=EvmAdapter(world.eth["url"], {}, chain_id=31337),
+    )  # fmt: skip
+    assert again.moved == {}
+    assert world.status(pid) is S.EXPIRED
+    with world.factory() as s:
+        path = s.scalars(
+            select(PaymentEvent.to_status)
+            .where(PaymentEvent.payment_id == pid)
+            .order_by(PaymentEvent.version)
+        ).all()
+        assert path == [S.QUOTE_ISSUED, S.AWAITING_FUNDS, S.EXPIRED]
+        reservation = s.scalar(
+            select(LimitReservation).where(LimitReservation.ref == payment_ref(pid))
+        )
+        assert reservation is not None and reservation.status is ReservationStatus.RELEASED
+        check_invariants(s)
+
+
+def test_funds_after_expiry_are_credited_to_the_payers_wallet(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid, address, wei, payer = world.external_payment()
+    _expire(world, monkeypatch, pid)
+
+    world.pay(address, wei)  # the payer's slow wallet sends anyway
+    world.tick()
+    with world.factory() as s:  # one confirmation of three: nothing credited yet
+        assert get_balance(s, user_wallet(payer, "ETH")).balance == 0
+    world.mine(CONFS - 1)
+    world.tick()
+    world.tick()
+    assert world.status(pid) is S.EXPIRED  # the payment stays dead: never paid out
+    with world.factory() as s:
+        [credit] = s.scalars(select(Credit)).all()
+        assert credit.address == address and credit.amount_minor == wei
+        assert get_balance(s, user_wallet(payer, "ETH")).balance == wei
+        assert get_balance(s, "hot:ethereum:ETH").balance == wei
+        assert get_balance(s, "escrow:ethereum:ETH").balance == 0
+        check_invariants(s)
+
+
+def test_funds_inside_the_grace_window_still_pay_the_payment(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid, address, wei, payer = world.external_payment()
+    _set_clock(monkeypatch, _expiry_deadline(world, pid) - timedelta(seconds=1))
+    world.pay(address, wei)
+    world.tick()
+    assert world.status(pid) is S.DETECTED
+    _set_clock(monkeypatch, _expiry_deadline(world, pid) + timedelta(hours=1))
+    world.mine(CONFS - 1)
+    world.tick()
+    assert world.status(pid) is S.CONFIRMED  # seen before the deadline: never expires
+    with world.factory() as s:
+        assert s.scalar(select(func.count(Credit.id))) == 0  # the payment's, not a deposit
+        assert get_balance(s, user_wallet(payer, "ETH")).balance == 0
         check_invariants(s)

@@ -45,6 +45,24 @@ the surplus (above) is booked here. A *different* asset sent to a
 payment's address is an ordinary deposit: custody credits it to the
 payer's wallet.
 
+**Expiry.** An external payment still ``awaiting_funds`` with no sighting
+at all (no transfer of its asset to its address, on any chain branch, not
+even in the mempool) once its quote has expired *and* a grace window has
+passed moves to ``expired`` (``expected_from=awaiting_funds``, so exactly
+once). The grace window defaults to the quote TTL of the payment's chain
+(:meth:`wallet.quotes.config.QuoteConfig.ttl_seconds`) plus 15 minutes:
+the payer may have started sending in the last second of the quote, and
+slow wallets (fee estimation, hardware signing, a congested mempool) can
+take many minutes to broadcast; a payment that dies too early only costs
+the payer a detour through their wallet, one that never dies keeps their
+risk limits reserved. ``payment_expiry_grace_seconds`` in settings (or the
+``grace`` argument) overrides it. The ``awaiting_funds → expired`` move gives
+back the risk limits the payment reserved
+(:mod:`wallet.payments.compliance_hooks`). Coins that reach the address
+*after* expiry are not lost: the payment no longer claims them, so custody
+credits them to the payer's wallet as an ordinary deposit
+(:func:`wallet.custody.deposits.process_deposits`).
+
 Every move goes through :func:`wallet.payments.transitions.transition`
 with ``expected_from`` in its own transaction, so concurrent or repeated
 runs move a payment at most once per state (a loser gets
@@ -56,6 +74,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -64,8 +83,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from wallet.assets import REGISTRY, Chain
 from wallet.chains.base import ChainAdapter, ObservationStatus
 from wallet.custody.deposits import ConfirmationPolicy, _as_observation, _BestChain
+from wallet.db.base import utcnow
 from wallet.db.models.chain import ChainObservation
-from wallet.db.models.payments import Payment, PaymentEvent, PaymentSource
+from wallet.db.models.payments import Payment, PaymentEvent, PaymentSource, Quote
 from wallet.db.session import transaction
 from wallet.errors import IllegalTransition, InsufficientFunds
 from wallet.ledger import entry_postings, user_wallet
@@ -79,6 +99,8 @@ ACTOR = "system:chains"
 SURPLUS_KIND = "payment.surplus"
 SURPLUS_REVERSAL_KIND = "payment.surplus_reversal"
 S = PaymentStatus
+# Slow wallets: added to the chain's quote TTL after the quote's expiry (module docstring).
+SLOW_WALLET_GRACE = timedelta(minutes=15)
 WATCHED = (S.AWAITING_FUNDS, S.DETECTED, S.UNDERPAID, S.OVERPAID, S.REORGED, S.CONFIRMED)
 
 
@@ -106,6 +128,7 @@ class _Open:
     amount_minor: int
     inr_paise: int
     user_id: int
+    quote_expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -122,8 +145,9 @@ def escrow_account(chain: str, asset: str) -> str:
 
 def _open_payments(session: Session, chain: str) -> list[_Open]:
     assets = [symbol for symbol, spec in REGISTRY.items() if spec.chain.value == chain]
-    rows = session.scalars(
-        select(Payment)
+    rows = session.execute(
+        select(Payment, Quote.expires_at)
+        .join(Quote, Quote.id == Payment.quote_id)
         .where(
             Payment.source == PaymentSource.EXTERNAL,
             Payment.deposit_address.is_not(None),
@@ -141,8 +165,9 @@ def _open_payments(session: Session, chain: str) -> list[_Open]:
             p.amount_minor,
             p.amount_inr_paise,
             p.user_id,
+            expires_at,
         )
-        for p in rows
+        for p, expires_at in rows
     ]
 
 
@@ -281,6 +306,21 @@ def _reorg(
         )  # fmt: skip
 
 
+def expiry_grace(settings: Any, chain: Chain) -> timedelta:
+    """How long after its quote's expiry an unfunded external payment stays open.
+
+    ``payment_expiry_grace_seconds`` in settings if set; otherwise the
+    chain's quote TTL plus :data:`SLOW_WALLET_GRACE` (module docstring: why).
+    """
+    override = getattr(settings, "payment_expiry_grace_seconds", None)
+    if override is not None:
+        return timedelta(seconds=int(override))
+    from wallet.quotes.config import QuoteConfig
+
+    config = QuoteConfig() if settings is None else QuoteConfig.from_settings(settings)
+    return timedelta(seconds=config.ttl_seconds(chain)) + SLOW_WALLET_GRACE
+
+
 def _advance_one(
     factory: sessionmaker[Session],
     adapter: ChainAdapter,
@@ -289,6 +329,7 @@ def _advance_one(
     head: int,
     payment: _Open,
     report: AdvanceReport,
+    deadline: tuple[datetime, timedelta],
 ) -> None:
     chain = adapter.chain.value
     seen = _seen(factory, adapter, best, policy, head, payment)
@@ -296,6 +337,14 @@ def _advance_one(
     if seen.live == 0:
         if seen.ever and status in (S.DETECTED, S.UNDERPAID, S.OVERPAID, S.CONFIRMED):
             _reorg(factory, payment, report, chain)
+        now, grace = deadline
+        if status is S.AWAITING_FUNDS and not seen.ever and now >= payment.quote_expires_at + grace:
+            # Never funded: give up (and give back its risk limits). Late coins go to the payer.
+            _move(
+                factory, payment, status, S.EXPIRED,
+                f"no funds by {(payment.quote_expires_at + grace).isoformat()} "
+                f"(quote expiry + {int(grace.total_seconds())}s grace)", report,
+            )  # fmt: skip
         return
     if status is S.CONFIRMED:
         return
@@ -353,13 +402,17 @@ def advance_payments(
     adapter: ChainAdapter | None = None,
     policy: ConfirmationPolicy | None = None,
     settings: Any = None,
+    now: datetime | None = None,
+    grace: timedelta | None = None,
 ) -> AdvanceReport:
     """Move external payments on ``chain`` along by what the best chain shows; re-runnable.
 
     With no open external payment on the chain it costs one query and no
     RPC call, so the chain sensor calls it every tick. ``adapter`` and
     ``policy`` default to custody's, built from ``settings`` (or the
-    environment's).
+    environment's). Unfunded payments expire once ``now`` (default: the
+    clock) is past their quote's expiry plus ``grace`` (default:
+    :func:`expiry_grace`).
     """
     chain = Chain(chain)
     report = AdvanceReport()
@@ -377,11 +430,12 @@ def advance_payments(
         policy = policy or confirmation_policy(settings)
     own = adapter is None
     active = adapter or build_adapter(chain, settings)
+    deadline = (now or utcnow(), grace if grace is not None else expiry_grace(settings, chain))
     try:
         head = active.head().height
         best = _BestChain(active)
         for payment in payments:
-            _advance_one(factory, active, best, policy, head, payment, report)
+            _advance_one(factory, active, best, policy, head, payment, report, deadline)
     finally:
         if own:
             active.close()

@@ -20,7 +20,10 @@ Rules (RELIABILITY.md, "Ethereum" / "Bitcoin/Dogecoin" / "Solana"):
   address belongs to the payment, not to the payer's balance: it is
   never credited here (settlement's collect entry books it once, see
   :mod:`wallet.chains.confirmations`). Another asset sent there is an
-  ordinary deposit of the payer.
+  ordinary deposit of the payer. So is anything that arrives once the
+  payment has *expired* unfunded (it ever reached ``expired``): the payment
+  no longer claims its address, and the late coins are credited to the
+  payer's wallet like any deposit, never lost and never paid out.
 - One credit per ``(chain, txid, idx)``: the ``credits`` unique key, taken
   in the same transaction as the ledger entry ``deposit.credit``.
 - A credit whose every observation left the best chain is reversed with a
@@ -56,11 +59,12 @@ from wallet.custody.models import CreditReinstatement, CreditReversal
 from wallet.db.models.chain import ChainObservation, Credit
 from wallet.db.models.ledger import JournalEntry
 from wallet.db.models.ops import AuditLog
-from wallet.db.models.payments import Payment, PaymentSource
+from wallet.db.models.payments import Payment, PaymentEvent, PaymentSource
 from wallet.db.models.users import WalletAddress
 from wallet.db.session import transaction
 from wallet.errors import InsufficientFunds
 from wallet.ledger import entry_postings, post_entry, user_wallet
+from wallet.payments.states import PaymentStatus
 
 log = logging.getLogger(__name__)
 security = logging.getLogger("wallet.security")
@@ -208,11 +212,16 @@ def process_deposits(
                     ChainBroadcast.txid == ChainObservation.txid,
                     ChainBroadcast.purpose.in_(INTERNAL_PURPOSES),
                 ),
-                # Paid to an external payment's address: the payment's, booked by settlement.
+                # Paid to an external payment's address: the payment's, booked by settlement
+                # (unless it expired unfunded: then late coins are the payer's deposit).
                 ~exists().where(
                     Payment.source == PaymentSource.EXTERNAL,
                     Payment.deposit_address == ChainObservation.address,
                     Payment.asset == ChainObservation.asset,
+                    ~exists().where(
+                        PaymentEvent.payment_id == Payment.id,
+                        PaymentEvent.to_status == PaymentStatus.EXPIRED,
+                    ),
                 ),
                 ChainObservation.block_number >= head - window,
             )

@@ -250,3 +250,36 @@ def exchange_balance_breaks(
                     )
                 )
     return out
+
+
+def book_venue_opening(session: Session, venue: str, client: ExchangeClient) -> list[str]:
+    """Book what a venue already holds as our opening inventory (once per venue and asset).
+
+    A venue account funded before the ledger existed (the sandbox's seeded
+    inventory, or a real account at go-live) would otherwise be a standing
+    ``exchange_balance_mismatch``. The entry credits ``external:opening:<ASSET>``
+    (equity brought in) and is keyed ``venue.opening``/``<venue>:<ASSET>``, so a
+    second call books nothing; later differences remain breaks, as they should.
+    """
+    from wallet.errors import EntryConflict
+    from wallet.ledger import post_entry
+
+    booked: list[str] = []
+    for symbol, balance in sorted(client.balances().items()):
+        if symbol not in REGISTRY:
+            continue
+        held = parse_minor(plain(balance.total), get_asset(symbol).decimals, Rounding.DOWN)
+        if held <= 0:
+            continue
+        try:
+            post_entry(
+                session,
+                [(f"exchange:{venue}:{symbol}", symbol, held),
+                 (f"external:opening:{symbol}", symbol, -held)],
+                kind="venue.opening",
+                ref=f"{venue}:{symbol}",
+            )  # fmt: skip
+        except EntryConflict:
+            continue  # opened before with another amount: the difference is a real break
+        booked.append(symbol)
+    return booked

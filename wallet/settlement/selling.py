@@ -305,7 +305,9 @@ class Seller:
 
     def _sell_leg(self, batch_id: str, index: int, leg: Leg, input_minor: int) -> int:
         """Sell ``input_minor`` of the leg's base; return the net proceeds in its quote."""
-        client = self._exchanges[leg.venue]
+        client = self._exchanges.get(leg.venue)
+        if client is None:  # the venue was switched off after this route was committed
+            raise SellWaiting(f"venue {leg.venue} is not enabled; {batch_id} waits")
         rules: SymbolRules | None = None
         consumed = proceeds = 0
         for n in range(10):
