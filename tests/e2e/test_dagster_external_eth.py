@@ -10,12 +10,8 @@ and the deposit counted once (no custody credit to the payer's wallet).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,14 +23,11 @@ from sqlalchemy import func, select
 from web3 import Web3
 
 from sandbox.ethereum.testing import start_ethereum, stop_ethereum
-from sandbox.testing import free_port
-from taskforce.dagster_instance import render_instance_yaml
-from tests.e2e.test_dagster_settlement import ROOT, _env, _status, _wait_for
+from tests.e2e.test_dagster_settlement import _env, _status, _wait_for, dagster_dev
 from tests.settlement.helpers import VPA, deps_for, new_user, sol_calculator
 from wallet.assets import ChainFamily
 from wallet.chains.models import ScanCursor
 from wallet.chains.networks import NetworkKind
-from wallet.config import Settings
 from wallet.custody.addresses import PublicKeys
 from wallet.custody.kms import LocalKeyManager
 from wallet.custody.service import CustodyService
@@ -78,20 +71,7 @@ def test_external_eth_payment_goes_from_quote_to_completed_under_the_daemon(
         TOKEN_CONTRACTS=json.dumps(tokens),
         CUSTODY_CONFIRMATIONS=json.dumps({"ETH": CONFS}),
     )
-    home = Path(env["DAGSTER_HOME"])
-    home.mkdir()
-    (home / "dagster.yaml").write_text(render_instance_yaml(Settings(_env_file=None)))
-    port = free_port()
-    log = (tmp_path / "dagster.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with dagster_dev(tmp_path, env) as (proc, _port):
 
         def cursor_set() -> bool:
             with factory() as s:
@@ -133,13 +113,4 @@ def test_external_eth_payment_goes_from_quote_to_completed_under_the_daemon(
             assert get_balance(s, "escrow:ethereum:ETH").balance == wei
             assert get_balance(s, user_wallet(payer, "ETH")).balance == 0
             check_invariants(s)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-        engine.dispose()
+    engine.dispose()

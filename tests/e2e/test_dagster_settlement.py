@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,35 @@ def _wait_for(predicate: Any, timeout: float, what: str, proc: subprocess.Popen[
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@contextlib.contextmanager
+def dagster_dev(tmp: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """Real ``dagster dev`` (webserver + daemon) on a free port; its process group is
+    stopped afterwards, whatever happens."""
+    home = Path(env["DAGSTER_HOME"])
+    home.mkdir()
+    (home / "dagster.yaml").write_text(render_instance_yaml(Settings(_env_file=None)))
+    port = free_port()
+    with (tmp / "dagster.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc, port
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 def _status(factory: sessionmaker[Session], pid: str) -> PaymentStatus:
     with factory() as s:
         return s.get_one(Payment, pid).status
@@ -77,20 +107,7 @@ def test_custodial_sol_payment_goes_from_quote_to_completed_under_the_daemon(
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     env = _env(tmp_path, db_url, rzp, venues)
-    home = Path(env["DAGSTER_HOME"])
-    home.mkdir()
-    (home / "dagster.yaml").write_text(render_instance_yaml(Settings(_env_file=None)))
-    port = free_port()
-    log = (tmp_path / "dagster.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with dagster_dev(tmp_path, env) as (proc, port):
 
         def graphql_up() -> bool:
             with contextlib.suppress(httpx.HTTPError):
@@ -117,13 +134,4 @@ def test_custodial_sol_payment_goes_from_quote_to_completed_under_the_daemon(
             assert payout.status.value == "processed" and payout.utr
         with factory() as s:
             check_invariants(s)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-        engine.dispose()
+    engine.dispose()
