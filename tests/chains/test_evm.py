@@ -3,7 +3,6 @@ Ethereum stand-in (anvil behind the fault proxy, instant mining: one block per t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import requests
 from eth_account import Account
 from sqlalchemy import func, select
 
-from sandbox.ethereum.testing import start_ethereum, stop_ethereum
 from tests.chains.helpers import Custody, make_custody
 from wallet.assets import Chain
 from wallet.chains.base import Purpose, TransferIntent
@@ -33,22 +31,6 @@ from wallet.ledger import check_invariants, get_balance, user_wallet
 PAYER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 CONFS = 3
 POLICY = ConfirmationPolicy({"ETH": CONFS, "USDC": CONFS, "SHIB": CONFS, "PEPE": CONFS})
-
-
-@pytest.fixture(scope="module")
-def eth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    proc, info = start_ethereum(tmp_path_factory.mktemp("eth"), block_time=0)
-    try:
-        yield info
-    finally:
-        stop_ethereum(proc)
-
-
-@pytest.fixture
-def admin(eth: dict[str, Any]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=eth["url"], timeout=30) as client:
-        yield client
-        client.post("/__sandbox/faults", json={"clear": True})
 
 
 def tokens(eth: dict[str, Any]) -> dict[str, str]:

@@ -3,7 +3,6 @@ re-credit after a reorg, against the real Ethereum stand-in (anvil, one block pe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 from eth_account import Account
 from sqlalchemy import func, select
 
-from sandbox.ethereum.testing import start_ethereum, stop_ethereum
 from tests.chains.helpers import Custody, make_custody
 from wallet.assets import Chain
 from wallet.chains.evm import EvmAdapter
@@ -33,22 +31,6 @@ CONFS = 3
 POLICY = ConfirmationPolicy({"ETH": CONFS, "USDC": CONFS})
 COLD = "0x000000000000000000000000000000000000c01D"
 CFG = CustodyConfig(sweep_min={"ETH": 10**16, "USDC": 10**6})
-
-
-@pytest.fixture(scope="module")
-def eth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    proc, info = start_ethereum(tmp_path_factory.mktemp("eth"), block_time=0)
-    try:
-        yield info
-    finally:
-        stop_ethereum(proc)
-
-
-@pytest.fixture
-def admin(eth: dict[str, Any]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=eth["url"], timeout=30) as client:
-        yield client
-        client.post("/__sandbox/faults", json={"clear": True})
 
 
 @pytest.fixture
