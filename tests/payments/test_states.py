@@ -25,7 +25,7 @@ def test_every_status_has_a_row_and_no_self_loops() -> None:
 
 
 def test_terminal_statuses() -> None:
-    assert {S.FAILED, S.REFUNDED} == TERMINAL
+    assert {S.FAILED, S.REFUNDED, S.EXPIRED} == TERMINAL
 
 
 def test_every_status_is_reachable_from_a_quote() -> None:

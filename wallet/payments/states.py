@@ -30,13 +30,14 @@ operator's decision (review, refund)::
                         | held_for_review | reorged
     payout_reversed ──▶ settling (new attempt) | refunded | held_for_review
     held_for_review ──▶ settling (review cleared) | refunded
-    expired         ──▶ held_for_review (funds arrived late)
-    failed, refunded: terminal
+    expired, failed, refunded: terminal
 
 The table below is the authority; the drawing is a map of it. Funded
 payments end paid out (completed), refunded, or held for review with a
 reason (RELIABILITY G4); ``failed`` and ``expired`` are for payments that
-never received funds.
+never received funds. Coins that reach an expired payment's address later
+are credited to the payer's wallet as an ordinary deposit
+(:mod:`wallet.custody.deposits`), so the payment itself stays expired.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ ALLOWED_TRANSITIONS: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
     S.COMPLETED: frozenset({S.PAYOUT_REVERSED}),
     S.PAYOUT_REVERSED: frozenset({S.SETTLING, S.HELD_FOR_REVIEW, S.REFUNDED}),
     S.HELD_FOR_REVIEW: frozenset({S.SETTLING, S.REFUNDED}),
-    # Funds that arrive after expiry go to an operator, never straight to payout.
-    S.EXPIRED: frozenset({S.HELD_FOR_REVIEW}),
+    # Late funds become the payer's deposit; the payment never revives.
+    S.EXPIRED: frozenset(),
     S.FAILED: frozenset(),
     S.REFUNDED: frozenset(),
 }
