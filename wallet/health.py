@@ -233,15 +233,24 @@ def system_signals(
     engine: Engine | None = None,
     heartbeats: HeartbeatSource | None = None,
     now: datetime | None = None,
+    probe_chains: bool = True,
 ) -> dict[str, Any]:
-    """What the admin "system health" page renders (JSON-friendly, no secrets)."""
+    """What the admin "system health" page renders (JSON-friendly, no secrets).
+
+    ``probe_chains=False`` leaves the chain nodes out of the readiness probes
+    (tests and deployments where the web tier cannot reach the nodes)."""
     from wallet.alerts.models import AlertIncident, IncidentStatus
     from wallet.rates.cache import make_rate_cache
     from wallet.rates.config import RatesConfig
     from wallet.settlement.config import SettlementConfig
 
     now = now or utcnow()
-    ready = readiness(settings, engine=engine, heartbeats=heartbeats)
+    components = None
+    if not probe_chains:
+        chains = probes.chain_urls(settings)
+        wanted = ObservabilityConfig.from_settings(settings).readiness_checks
+        components = [name for name in wanted if name not in chains]
+    ready = readiness(settings, engine=engine, heartbeats=heartbeats, components=components)
     rates = RatesConfig.from_settings(settings)
     settlement = SettlementConfig.from_settings(settings)
     out: dict[str, Any] = {"at": now.isoformat(), "ready": is_ready(ready), "components": ready}

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from tests.merchant.support import csrf, db, make_payment, new_user, signed_in
 from wallet.admin import exchange_accounts
 from wallet.admin.models import ApprovalStatus, ExchangeAccount, PendingApproval
+from wallet.alerts.models import AlertIncident
 from wallet.audit import trail
 from wallet.db.base import utcnow
 from wallet.db.models import (
@@ -430,8 +431,20 @@ def test_health_page_reads_what_exists(app: Flask, fake_dagster: str) -> None:
     admin, _u, _m = signed_in(app, Role.ADMIN)
     page = admin.get("/admin/health").get_data(as_text=True)
     assert 'id="dagster-unavailable"' in page and "No rates recorded yet" in page
+    assert "No open alerts." in page and "None stuck." in page
+    assert re.search(r"<td>database</td><td[^>]*>ok</td>", page)
     now = utcnow()
     with db(app) as session:
+        session.add(
+            AlertIncident(
+                key="float_low:INR",
+                kind="float_low",
+                severity="critical",
+                message="INR float below the minimum",
+                first_at=now,
+                last_at=now,
+            )
+        )
         session.add(
             RateHistory(
                 asset="SOL",
@@ -453,6 +466,7 @@ def test_health_page_reads_what_exists(app: Flask, fake_dagster: str) -> None:
     app.config["DAGSTER_URL"] = fake_dagster
     page = admin.get("/admin/health").get_data(as_text=True)
     assert "PEPE" in page and "price moved 25% in 5 minutes" in page
+    assert "INR float below the minimum" in page and "No open alerts." not in page
     assert re.search(r"<td>SOL</td><td>[^<]+</td><td[^>]*>9\d s</td>", page)
     assert "SCHEDULER" in page and f"{fake_dagster}/runs/abcdef123456" in page
 

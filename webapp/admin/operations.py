@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -12,39 +9,13 @@ from wallet.admin import exchange_accounts, overview
 from wallet.db.base import utcnow
 from wallet.devkeys import master_key
 from wallet.errors import WalletError
+from wallet.health import system_signals
 from wallet.merchants import analytics, sealed
 from webapp.admin.common import admin, admin_required, bp, config, dagster_url
-from webapp.extensions import settings, unit_of_work
+from webapp.extensions import session_factory, settings, unit_of_work
 from webapp.security import reauth_required
 
 CHAINS = ("ethereum", "solana", "bitcoin", "dogecoin")
-_HEAD_CALLS: dict[str, tuple[str, str]] = {
-    "ethereum": ("eth_rpc_url", "eth_blockNumber"),
-    "solana": ("sol_rpc_url", "getBlockHeight"),
-    "bitcoin": ("btc_rpc_url", "getblockcount"),
-    "dogecoin": ("doge_rpc_url", "getblockcount"),
-}
-
-
-def chain_head(chain: str) -> int | None:
-    """The node's current height over JSON-RPC (1 s budget), or None."""
-    setting, method = _HEAD_CALLS.get(chain, ("", ""))
-    url = getattr(settings(), setting, None)
-    if not url or not current_app.config.get("ADMIN_PROBE_CHAINS", True):
-        return None
-    try:
-        response = httpx.post(
-            url,
-            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": []},
-            timeout=1.0,
-            trust_env=False,
-        )
-        result: Any = response.json().get("result")
-    except (httpx.HTTPError, ValueError):
-        return None
-    if isinstance(result, str) and result.startswith("0x"):
-        return int(result, 16)
-    return result if isinstance(result, int) else None
 
 
 @bp.get("/float")
@@ -109,25 +80,40 @@ def toggle_venue(venue: str) -> ResponseReturnValue:
 @bp.get("/health")
 @admin_required
 def health() -> ResponseReturnValue:
-    """Chain scan heads and lag, rate ages, paused assets, outbox backlog, Dagster."""
+    """The signals alerting watches (:func:`wallet.health.system_signals`), plus chain
+    scan detail, rate ages, the outbox by topic and Dagster's daemons and failed runs."""
     now = utcnow()
+    app = current_app
+    signals = system_signals(
+        settings(),
+        session_factory(),
+        engine=app.extensions["engine"],
+        heartbeats=app.extensions.get("ops.heartbeats"),
+        now=now,
+        probe_chains=app.config.get("ADMIN_PROBE_CHAINS", True),
+    )
     with unit_of_work() as db:
         cursors = overview.chain_health(db, None, CHAINS)
         rates = overview.rate_ages(db, now)
         pauses = overview.open_pauses(db)
         backlog = overview.outbox_backlog(db)
-    # Network probes run with no transaction open.
+    components = signals["components"]
     chains = [
-        overview.ChainHealth(c.name, c.scanned_height, c.scanned_at, chain_head(c.name))
+        overview.ChainHealth(
+            c.name, c.scanned_height, c.scanned_at, components.get(c.name, {}).get("value")
+        )
         for c in cursors
     ]
     dagster = overview.dagster_health(dagster_url(), timeout_s=2.0)
     return render_template(
         "admin/health.html",
+        signals=signals,
+        components=components,
         chains=chains,
         rates=rates,
         pauses=pauses,
         backlog=backlog,
         dagster=dagster,
         max_age=settings().rate_max_age_seconds,
+        rupees=analytics.rupees,
     )
