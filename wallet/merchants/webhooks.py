@@ -49,12 +49,12 @@ from wallet.custody.secret import SecretBytes
 from wallet.db.models.ops import OutboxMessage, OutboxStatus
 from wallet.db.models.payments import Payment, PaymentEvent
 from wallet.db.session import transaction
+from wallet.db.tail import settled_payment_events
 from wallet.merchants import sealed
 from wallet.merchants.config import MerchantConfig
 from wallet.merchants.errors import InvalidInput, MerchantNotFound
 from wallet.merchants.models import (
     DeliveryStatus,
-    EventCursor,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -365,24 +365,10 @@ def payment_data(payment: Payment) -> dict[str, Any]:
 
 def scan_payment_events(session: Session, *, now: datetime, batch: int = 500) -> int:
     """Turn new timeline steps of merchants' payments into deliveries; how many."""
-    cursor = session.get(EventCursor, CURSOR, with_for_update=True)
-    if cursor is None:
-        cursor = EventCursor(name=CURSOR, last_id=0, updated_at=now)
-        session.add(cursor)
-        session.flush()
-    settled_before = now - timedelta(seconds=SETTLE_SECONDS)
-    rows = session.execute(
-        select(PaymentEvent, Payment)
-        .join(Payment, Payment.id == PaymentEvent.payment_id)
-        .where(PaymentEvent.id > cursor.last_id)
-        .order_by(PaymentEvent.id)
-        .limit(batch)
-    ).all()
     made = 0
-    for event, payment in rows:
-        if event.at > settled_before:
-            break
-        cursor.last_id = event.id
+    for event, payment in settled_payment_events(
+        session, CURSOR, now=now, settle_seconds=SETTLE_SECONDS, batch=batch
+    ):
         kind = event_for(event)
         if kind is None or payment.merchant_id is None:
             continue
@@ -390,8 +376,6 @@ def scan_payment_events(session: Session, *, now: datetime, batch: int = 500) ->
         made += len(
             enqueue_event(session, payment.merchant_id, kind, f"evt_pe{event.id}", data, now=now)
         )
-    cursor.updated_at = now
-    session.flush()
     return made
 
 

@@ -26,11 +26,10 @@ from wallet.assets import get_asset
 from wallet.db.claims import claim_batch, held_by
 from wallet.db.models.chain import Credit
 from wallet.db.models.ops import OutboxMessage, OutboxStatus
-from wallet.db.models.payments import Payment, PaymentEvent
 from wallet.db.models.settlement import Payout
 from wallet.db.models.users import WalletAddress
 from wallet.db.session import transaction
-from wallet.merchants.models import EventCursor
+from wallet.db.tail import Rows, settled_payment_events, settled_rows
 from wallet.money import format_minor
 from wallet.notifications.push import deposit_message, payment_message, send_push
 from wallet.payments.states import PaymentStatus
@@ -44,15 +43,6 @@ SETTLE_SECONDS = 10
 LEASE_SECONDS = 60
 MAX_ATTEMPTS = 5
 RETRY_SECONDS = 60
-
-
-def _cursor(session: Session, name: str, now: datetime) -> EventCursor:
-    cursor = session.get(EventCursor, name, with_for_update=True)
-    if cursor is None:
-        cursor = EventCursor(name=name, last_id=0, updated_at=now)
-        session.add(cursor)
-        session.flush()
-    return cursor
 
 
 def _enqueue(
@@ -75,20 +65,10 @@ def _enqueue(
 
 
 def _scan_payments(session: Session, now: datetime, batch: int) -> int:
-    cursor = _cursor(session, PAYMENTS_CURSOR, now)
-    settled_before = now - timedelta(seconds=SETTLE_SECONDS)
-    rows = session.execute(
-        select(PaymentEvent, Payment)
-        .join(Payment, Payment.id == PaymentEvent.payment_id)
-        .where(PaymentEvent.id > cursor.last_id)
-        .order_by(PaymentEvent.id)
-        .limit(batch)
-    ).all()
     made = 0
-    for event, payment in rows:
-        if event.at > settled_before:
-            break
-        cursor.last_id = event.id
+    for event, payment in settled_payment_events(
+        session, PAYMENTS_CURSOR, now=now, settle_seconds=SETTLE_SECONDS, batch=batch
+    ):
         if event.to_status is not PaymentStatus.PAID_OUT:
             continue
         utr = session.scalars(
@@ -100,35 +80,38 @@ def _scan_payments(session: Session, now: datetime, batch: int) -> int:
         message = payment_message(payment.id, "paid_out", amount, utr)
         key = f"push:{payment.user_id}:payment:{payment.id}:paid_out"
         made += _enqueue(session, key, payment.user_id, message, now)
-    cursor.updated_at = now
     return made
 
 
-def _scan_credits(session: Session, now: datetime, batch: int) -> int:
-    cursor = _cursor(session, CREDITS_CURSOR, now)
-    settled_before = now - timedelta(seconds=SETTLE_SECONDS)
-    rows = session.execute(
+def _credits_after(last_id: int) -> Rows:
+    return (
         select(Credit, WalletAddress.user_id)
         .outerjoin(
             WalletAddress,
             (WalletAddress.chain == Credit.chain) & (WalletAddress.address == Credit.address),
         )
-        .where(Credit.id > cursor.last_id)
+        .where(Credit.id > last_id)
         .order_by(Credit.id)
-        .limit(batch)
-    ).all()
+    )
+
+
+def _scan_credits(session: Session, now: datetime, batch: int) -> int:
     made = 0
-    for credit, user_id in rows:
-        if credit.created_at > settled_before:
-            break
-        cursor.last_id = credit.id
+    for credit, user_id in settled_rows(
+        session,
+        CREDITS_CURSOR,
+        _credits_after,
+        id_and_time=lambda row: (row[0].id, row[0].created_at),
+        now=now,
+        settle_seconds=SETTLE_SECONDS,
+        batch=batch,
+    ):
         # A credit for a payment is that payment's funding, not a balance deposit.
         if credit.payment_id is not None or user_id is None:
             continue
         amount = format_minor(credit.amount_minor, get_asset(credit.asset).decimals, trim=True)
         message = deposit_message(amount, credit.asset)
         made += _enqueue(session, f"push:{user_id}:credit:{credit.id}", user_id, message, now)
-    cursor.updated_at = now
     return made
 
 
