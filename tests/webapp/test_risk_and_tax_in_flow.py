@@ -180,7 +180,7 @@ def test_an_expired_external_payment_gives_its_limits_back(
     assert _rows(pay_app, TdsRecord) == []  # no funds moved, no TDS
 
 
-def test_a_withdrawal_to_a_sanctioned_address_is_refused(
+def test_a_withdrawal_to_a_sanctioned_address_is_parked_for_review(
     pay_app: Flask, client: FlaskClient
 ) -> None:
     _load_sanctions(pay_app)
@@ -188,11 +188,14 @@ def test_a_withdrawal_to_a_sanctioned_address_is_refused(
     fund(pay_app, user_id, "SOL", ONE_SOL)
     body = {"asset": "SOL", "address": SANCTIONED_SOL, "amount": "0.1"}
     resp = client.post("/api/v1/withdrawals", json=body, headers=auth(token, "w1"))
-    assert resp.status_code == 403, resp.get_data(as_text=True)
-    assert resp.get_json()["error"]["code"] == "sanctions_hit"
-    assert _rows(pay_app, Withdrawal) == []
+    assert resp.status_code == 202, resp.get_data(as_text=True)
+    out = resp.get_json()
+    assert (out["status"], out["status_text"]) == ("held_for_review", "under review")
+    assert "sanctions" not in resp.get_data(as_text=True)  # reasons are for admins only
+    (row,) = _rows(pay_app, Withdrawal)
+    assert row.status.value == "held_for_review" and row.txid is None
     assert [c.kind for c in _rows(pay_app, ReviewCase)] == ["sanctions_hit"]
-    assert _available(pay_app, user_id, "SOL") == ONE_SOL
+    assert _available(pay_app, user_id, "SOL") == ONE_SOL - ONE_SOL // 10  # held, not sent
 
 
 def test_a_withdrawal_over_the_tier_limit_is_declined(pay_app: Flask, client: FlaskClient) -> None:

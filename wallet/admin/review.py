@@ -18,6 +18,10 @@ state machine (never a status written by hand):
 Retry and refund of a payment above ``two_admin_threshold_paise`` wait in
 ``pending_approvals`` until a *different* admin approves (enforced here and
 by a database CHECK).
+
+Withdrawals parked for review have their own two actions (approve and
+send, reject) in :mod:`wallet.admin.withdrawal_review`; :func:`approve`
+runs either kind of pending request.
 """
 
 from __future__ import annotations
@@ -81,6 +85,11 @@ def _reason(reason: object) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise ActionRefused("say why (the reason is audited)", code="reason_required")
     return reason.strip()[:1000]
+
+
+# Shared with the withdrawal half of the queue (wallet.admin.withdrawal_review).
+check_admin = _check_admin
+require_reason = _reason
 
 
 def cases_for(session: Session, payment_id: str) -> list[ReviewCase]:
@@ -318,16 +327,19 @@ def approve(session: Session, approval_id: int, *, admin: User, now: datetime) -
     actor = f"admin:{admin.id}"
     approval.decided_by = admin.id
     approval.decided_at = now
+    who = f"{actor} approving admin:{approval.requested_by}"
     try:
-        message = _execute(
-            session,
-            approval.action,
-            approval.subject_id,
-            f"{actor} approving admin:{approval.requested_by}",
-            approval.reason,
-            admin,
-            now,
-        )
+        if approval.subject_type == "withdrawal":
+            # Imported here: that module builds on this one's guards.
+            from wallet.admin import withdrawal_review
+
+            message = withdrawal_review.execute(
+                session, approval.action, approval.subject_id, who, approval.reason, now
+            )
+        else:
+            message = _execute(
+                session, approval.action, approval.subject_id, who, approval.reason, admin, now
+            )
         approval.status = ApprovalStatus.EXECUTED
     except WalletError as exc:
         message = exc.message

@@ -62,10 +62,12 @@ class CreditReversal(Base):
 
 
 class WithdrawalStatus(enum.StrEnum):
-    HELD = "held"  # ledger hold placed, nothing signed yet
+    HELD = "held"  # ledger hold placed, nothing signed yet: the signer's queue
+    HELD_FOR_REVIEW = "held_for_review"  # hold placed, parked until an admin decides
     BROADCAST = "broadcast"
     POSTED = "posted"  # confirmed on chain, hold posted
     FAILED = "failed"  # refused or dropped, hold voided
+    REJECTED = "rejected"  # an admin refused it after review, hold voided
 
 
 class Withdrawal(Base):

@@ -12,6 +12,12 @@
    (user wallet → hot wallet leaves our books); reverted or definitively
    dropped → the hold is voided and the withdrawal failed.
 
+A withdrawal the risk engine sends to review is parked in
+``held_for_review`` with the same hold and nothing signed
+(:mod:`wallet.custody.withdrawal_review`): :func:`execute_withdrawal`
+ignores it until an admin releases it to ``held``; a rejection voids the
+hold (``rejected``).
+
 **Network fees are the platform's, not the user's.** The user is debited
 exactly the amount they asked to send and the payee receives exactly that;
 the hot wallet pays the gas / miner fee (and on Solana the rent of a
@@ -58,7 +64,8 @@ class WithdrawalLimits:
     maximum: Mapping[str, int]
 
 
-def _hold_ref(key: str) -> str:
+def hold_ref(key: str) -> str:
+    """The ledger hold reserving a withdrawal's coins (placed on request, posted or voided)."""
     return f"withdrawal:{key}"
 
 
@@ -86,7 +93,7 @@ def request_withdrawal(
     low, high = limits.minimum.get(asset), limits.maximum.get(asset)
     if low is None or high is None or not low <= amount_minor <= high:
         raise WithdrawalRefused(f"{asset} withdrawals must be between {low} and {high}")
-    place_hold(session, user_wallet(user_id, asset), asset, amount_minor, ref=_hold_ref(key))
+    place_hold(session, user_wallet(user_id, asset), asset, amount_minor, ref=hold_ref(key))
     row = Withdrawal(
         key=key,
         user_id=user_id,
@@ -101,7 +108,7 @@ def request_withdrawal(
 
 
 def _fail(session: Session, row: Withdrawal, code: str) -> None:
-    void_hold(session, _hold_ref(row.key))
+    void_hold(session, hold_ref(row.key))
     row.status = WithdrawalStatus.FAILED
     row.error_code = code
     session.flush()
@@ -120,7 +127,7 @@ def execute_withdrawal(
         if row.status is not WithdrawalStatus.HELD and row.status is not WithdrawalStatus.BROADCAST:
             return row.status
         intent = TransferIntent(
-            _hold_ref(key),
+            hold_ref(key),
             Chain(row.chain),
             row.asset,
             hot_address,
@@ -164,7 +171,7 @@ def settle_withdrawal(
     factory: sessionmaker[Session], adapter: ChainAdapter, key: str, *, confirmations: int = 1
 ) -> WithdrawalStatus:
     """Post the hold once confirmed; void it if the transaction failed or was dropped."""
-    view = refresh(factory, adapter, _hold_ref(key), confirmations=confirmations)
+    view = refresh(factory, adapter, hold_ref(key), confirmations=confirmations)
     fee = _fee_paid(factory, adapter, key, view)
     with transaction(factory) as session:
         row = session.scalars(
@@ -177,7 +184,7 @@ def settle_withdrawal(
         if view.status is BroadcastStatus.CONFIRMED:
             post_hold(
                 session,
-                _hold_ref(key),
+                hold_ref(key),
                 [(f"hot:{row.chain}:{row.asset}", row.amount_minor)],
                 memo=f"withdrawal {view.txid}",
             )

@@ -1,4 +1,5 @@
-"""Payments across everything, one payment in full, and the review queue."""
+"""Payments across everything, one payment in full, and the review queue (payments and
+withdrawals held for review)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
-from wallet.admin import review
+from wallet.admin import review, withdrawal_review
 from wallet.assets import CRYPTO_ASSETS
+from wallet.custody.models import Withdrawal, WithdrawalStatus
+from wallet.custody.withdrawal_review import inr_value, parked_withdrawals, review_reasons
 from wallet.db.base import utcnow
 from wallet.db.models.payments import Payment
 from wallet.errors import WalletError
@@ -17,6 +20,7 @@ from wallet.payments.states import PaymentStatus
 from wallet.risk.cases import list_cases, resolve_case
 from webapp.admin.common import admin, admin_required, bp, config
 from webapp.extensions import unit_of_work
+from webapp.pay.schemas import crypto
 
 PAGE = 100
 
@@ -29,9 +33,17 @@ def index() -> ResponseReturnValue:
         held = db.scalar(
             select(func.count(Payment.id)).where(Payment.status == PaymentStatus.HELD_FOR_REVIEW)
         )
+        held = (held or 0) + (
+            db.scalar(
+                select(func.count(Withdrawal.id)).where(
+                    Withdrawal.status == WithdrawalStatus.HELD_FOR_REVIEW
+                )
+            )
+            or 0
+        )
         approvals = review.pending_approvals(db)
         cases = list_cases(db)
-    return render_template("admin/index.html", held=held or 0, approvals=approvals, cases=cases)
+    return render_template("admin/index.html", held=held, approvals=approvals, cases=cases)
 
 
 @bp.get("/payments")
@@ -84,14 +96,20 @@ def review_queue() -> ResponseReturnValue:
     """Held payments with their reasons and cases; approvals; open cases."""
     with unit_of_work() as db:
         held = review.held_payments(db)
+        parked = parked_withdrawals(db)
         approvals = review.pending_approvals(db)
         cases = list_cases(db)
     return render_template(
         "admin/review.html",
         held=held,
+        withdrawals=parked,
+        withdrawal_actions=withdrawal_review.ACTIONS,
+        inr_value=inr_value,
+        review_reasons=review_reasons,
+        crypto=crypto,
         approvals=approvals,
         cases=cases,
-        actions=review.ACTIONS,
+        actions={**review.ACTIONS, **withdrawal_review.ACTIONS},
         threshold=config().two_admin_threshold_paise,
         me=admin(),
         rupees=analytics.rupees,
@@ -108,6 +126,28 @@ def review_action(payment_id: str) -> ResponseReturnValue:
                 db,
                 request.form.get("action", ""),
                 payment_id,
+                admin=db.get_one(type(admin()), admin().id),
+                reason=request.form.get("reason", ""),
+                config=config(),
+                now=utcnow(),
+            )
+    except WalletError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("admin.review_queue"))
+    flash(outcome.message.capitalize() + ".", "info")
+    return redirect(url_for("admin.review_queue"))
+
+
+@bp.post("/review/withdrawals/<int:withdrawal_id>/action")
+@admin_required
+def withdrawal_action(withdrawal_id: int) -> ResponseReturnValue:
+    """Approve (send) or reject a parked withdrawal (a second admin above the threshold)."""
+    try:
+        with unit_of_work() as db:
+            outcome = withdrawal_review.request_action(
+                db,
+                request.form.get("action", ""),
+                withdrawal_id,
                 admin=db.get_one(type(admin()), admin().id),
                 reason=request.form.get("reason", ""),
                 config=config(),

@@ -47,6 +47,7 @@ class Operation:
     request: type[BaseModel] | None = None
     auth: bool = True
     idempotent: bool = False
+    device: bool = False  # accepts X-Device-Id (webapp.device.device_header sets it)
     description: str = ""
     tags: tuple[str, ...] = ()
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -118,6 +119,23 @@ def _operation(
                 "another body is refused (422 `idempotency_key_reused`); a duplicate while the "
                 "first is running gets 409 `idempotency_key_in_use`.",
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        )
+    if op.device:
+        params.append(
+            {
+                "name": "X-Device-Id",
+                "in": "header",
+                "required": False,
+                "description": "The calling device's stable id (e.g. the app's install id), "
+                "counted against per-device risk limits; anything else is refused with 400 "
+                "`invalid_device_id` and changes nothing.",
+                "schema": {
+                    "type": "string",
+                    "minLength": 16,
+                    "maxLength": 128,
+                    "pattern": "^[A-Za-z0-9._:-]+$",
+                },
             }
         )
     if params:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from flask import abort, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from wallet.custody.models import Withdrawal
+from wallet.custody.models import Withdrawal, WithdrawalStatus
 from webapp.api.authn import api_user, require_auth
 from webapp.api.blueprint import bp
 from webapp.api.idempotency import HEADER, idempotent
 from webapp.api.spec import documented
 from webapp.api.validation import parse_body
+from webapp.device import device_header, header_device_id
 from webapp.pay import custody, withdrawals
 from webapp.pay.schemas import (
     DepositAddressOut,
@@ -31,6 +32,7 @@ def withdrawal_out(row: Withdrawal) -> WithdrawalOut:
     return WithdrawalOut(
         id=row.id,
         status=row.status.value,
+        status_text=withdrawals.STATUS_TEXT[row.status],
         asset=row.asset,
         chain=row.chain,
         address=row.to_address,
@@ -65,24 +67,34 @@ def payer_deposit_address() -> ResponseReturnValue:
 @bp.post("/withdrawals")
 @require_auth
 @limited("api")
+@device_header
 @idempotent
 @documented(
     summary="Send coins from your balance to an external address",
     request=WithdrawalRequestBody,
     tags=("wallet",),
     idempotent=True,
-    description="The amount is held at once and sent by the custody signer. Refusals change "
-    "nothing: `invalid_address` (bad address or checksum for the chain), `invalid_amount`, "
-    "`unknown_asset`, `insufficient_funds` (409), `account_frozen` (403).",
-    responses={201: (WithdrawalOut, "The withdrawal, `held` until broadcast.")},
+    description="The amount is held at once and sent by the custody signer. A withdrawal the "
+    "risk checks want an admin to see first is accepted with 202 and status "
+    "`held_for_review` (under review: the coins stay held until it is sent or rejected). "
+    "Refusals change nothing: `invalid_address` (bad address or checksum for the chain), "
+    "`invalid_amount`, `unknown_asset`, `invalid_device_id`, `insufficient_funds` (409), "
+    "`account_frozen` (403), a risk limit's code (403).",
+    responses={
+        201: (WithdrawalOut, "The withdrawal, `held` until broadcast."),
+        202: (WithdrawalOut, "Accepted for review: `held_for_review`, the coins held."),
+    },
 )
 def payer_create_withdrawal() -> ResponseReturnValue:
     body = parse_body(WithdrawalRequestBody)
     user_id = api_user().id
     minor = withdrawals.parse_amount(body.asset, body.amount)
     key = withdrawals.withdrawal_key(user_id, request.headers.get(HEADER))
-    row = withdrawals.request_withdrawal(user_id, body.asset, body.address, minor, key)
-    return jsonify(withdrawal_out(row).model_dump(mode="json")), 201
+    row = withdrawals.request_withdrawal(
+        user_id, body.asset, body.address, minor, key, device_id=header_device_id()
+    )
+    parked = row.status is WithdrawalStatus.HELD_FOR_REVIEW
+    return jsonify(withdrawal_out(row).model_dump(mode="json")), 202 if parked else 201
 
 
 @bp.get("/withdrawals/<int:withdrawal_id>")

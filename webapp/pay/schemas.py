@@ -285,7 +285,12 @@ class WithdrawalRequestBody(_Request):
 
 class WithdrawalOut(_Response):
     id: int
-    status: str = Field(description="held | broadcast | posted | failed")
+    status: str = Field(
+        description="held (queued to send) | held_for_review (under review: the coins are "
+        "held until an admin decides) | broadcast | posted | failed | rejected (not sent "
+        "after review; the coins are back on the balance)"
+    )
+    status_text: str = Field(description="The status in words, e.g. `under review`.")
     asset: str
     chain: str
     address: str

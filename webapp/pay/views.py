@@ -22,6 +22,7 @@ from wallet.errors import WalletError
 from wallet.money import format_minor
 from webapp.api.deposits_routes import deposit_out
 from webapp.api.wallet_routes import wallet_balances
+from webapp.device import browser_device_id, register_device_cookie
 from webapp.extensions import unit_of_work
 from webapp.pay import custody, service, withdrawals
 from webapp.pay.pricing import indicative_minor, rate_cache
@@ -29,6 +30,7 @@ from webapp.pay.schemas import crypto, payment_out, quote_out
 from webapp.security import login_required, reauth_required, signed_in
 
 bp = Blueprint("pay", __name__)
+register_device_cookie(bp)  # the per-device risk limits' id for this browser
 
 STATUS_FILTERS = ("active", "paid", "problem")
 
@@ -160,7 +162,9 @@ def confirm(quote_id: str) -> ResponseReturnValue:
     if source not in ("custodial", "external"):
         abort(400, description="source must be custodial or external")
     try:
-        payment_id, _created = service.pay(_user_id(), quote_id, source)
+        payment_id, _created = service.pay(
+            _user_id(), quote_id, source, device_id=browser_device_id()
+        )
     except WalletError as exc:
         if exc.http_status == 404:
             abort(404)
@@ -186,16 +190,17 @@ def payment(payment_id: str) -> ResponseReturnValue:
 @bp.get("/pay/history")
 @login_required
 def history() -> ResponseReturnValue:
-    """The payer's payments with status and coin filters, newest first."""
+    """The payer's payments with status and coin filters, newest first; latest withdrawals."""
     status = request.args.get("status") or None
     asset = request.args.get("asset") or None
     if status is not None and status not in STATUS_FILTERS:
         status = None
     if asset is not None and asset not in CRYPTO_ASSETS:
         asset = None
+    user_id, cursor = _user_id(), request.args.get("cursor") or None
     try:
         rows, next_cursor = service.list_payments(
-            _user_id(), cursor=request.args.get("cursor") or None, status=status, asset=asset
+            user_id, cursor=cursor, status=status, asset=asset
         )
     except WalletError as exc:
         abort(400, description=exc.message)
@@ -207,6 +212,7 @@ def history() -> ResponseReturnValue:
         asset=asset,
         filters=STATUS_FILTERS,
         assets=CRYPTO_ASSETS,
+        withdrawals=[] if cursor else withdrawals.list_withdrawals(user_id),
         crypto=crypto,
         inr=lambda paise: format_minor(paise, 2),
     )
@@ -272,7 +278,9 @@ def withdraw_confirm() -> ResponseReturnValue:
     try:
         minor = withdrawals.parse_amount(form["asset"], form["amount"])
         key = withdrawals.withdrawal_key(user_id, "web:" + form["key"] if form["key"] else None)
-        row = withdrawals.request_withdrawal(user_id, form["asset"], form["address"], minor, key)
+        row = withdrawals.request_withdrawal(
+            user_id, form["asset"], form["address"], minor, key, device_id=browser_device_id()
+        )
     except WalletError as exc:
         flash(_message(exc), "error")
         return render_template("pay/withdraw.html", assets=CRYPTO_ASSETS, form=form), 400

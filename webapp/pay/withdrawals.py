@@ -2,8 +2,9 @@
 
 A request validates the destination for the asset's chain (checksums
 included), places a ledger hold on the payer's balance (so the coins
-cannot also pay a vendor) and records a :class:`Withdrawal` in ``held``,
-all in one transaction. Signing and broadcasting belong to custody: its
+cannot also pay a vendor) and records a :class:`Withdrawal` in ``held``
+(or ``held_for_review`` when the risk engine wants an admin to look
+first), all in one transaction. Signing and broadcasting belong to custody: its
 withdrawal worker picks ``held`` rows, signs within the signer's caps,
 broadcasts, and posts or voids the hold (``withdrawal:<key>``).
 
@@ -23,9 +24,10 @@ from wallet.assets import Chain, get_asset
 from wallet.chains.addresses import validate_address
 from wallet.chains.networks import network
 from wallet.custody.models import Withdrawal, WithdrawalStatus
+from wallet.custody.withdrawal_review import park_withdrawal
 from wallet.db.base import utcnow
 from wallet.db.models.users import User, UserStatus
-from wallet.errors import InvalidAmount, WalletError
+from wallet.errors import InsufficientFunds, InvalidAmount, WalletError
 from wallet.ledger import place_hold, user_wallet
 from wallet.money import Rounding, parse_minor, scale_ratio
 from wallet.payments.intake import AccountFrozen
@@ -34,6 +36,7 @@ from wallet.risk import RiskDecisionKind, assess_withdrawal, release_reservation
 from webapp.extensions import rate_cache, unit_of_work
 from webapp.pay.custody import kind
 from webapp.pay.pricing import quote_config
+from webapp.pay.service import risk_config
 
 
 class WithdrawalConflict(WalletError):
@@ -81,20 +84,29 @@ def parse_amount(asset: str, amount: str) -> int:
 
 
 def request_withdrawal(
-    user_id: int, asset: str, address: str, amount_minor: int, key: str
+    user_id: int,
+    asset: str,
+    address: str,
+    amount_minor: int,
+    key: str,
+    device_id: str | None = None,
 ) -> Withdrawal:
     """Hold ``amount_minor`` and record the withdrawal (the same ``key`` returns the first).
 
     Risk first (:func:`wallet.risk.assess_withdrawal`, before anything can
-    be signed): a decline refuses with its reason as code and keeps
-    nothing; a hold for review (sanctions hit, AML) records no withdrawal,
-    gives the limits back, commits the review case and then refuses.
+    be signed; ``device_id`` counts it against the device's limits): a
+    decline refuses with its reason as code and keeps nothing; a hold for
+    review (sanctions hit, AML) parks the withdrawal ``held_for_review``
+    with its coins held (:func:`wallet.custody.withdrawal_review.park_withdrawal`)
+    until an admin sends or rejects it. If the coins cannot be held, the
+    review case and audit record are still committed before refusing.
     """
     info = get_asset(asset)
     if info.chain is Chain.FIAT:
         raise InvalidAmount(f"{asset} cannot be withdrawn on chain", code="unknown_asset")
     to = validate_address(network(info.chain, kind()), address)
     inr_paise = inr_value(info.symbol, amount_minor)  # before the transaction: may read Redis
+    refused: WalletError | None = None
     with unit_of_work() as db:
         existing = db.scalars(select(Withdrawal).where(Withdrawal.key == key)).one_or_none()
         if existing is not None:
@@ -108,26 +120,49 @@ def request_withdrawal(
             raise AccountFrozen("this account is frozen: no withdrawals")
         now = utcnow()
         decision = assess_withdrawal(
-            db, user, info.chain.value, to, info.symbol, amount_minor, inr_paise, None, now, key=key
+            db,
+            user,
+            info.chain.value,
+            to,
+            info.symbol,
+            amount_minor,
+            inr_paise,
+            device_id,
+            now,
+            key=key,
+            config=risk_config(),
         )
         if decision.decision is RiskDecisionKind.DECLINE:
             raise WithdrawalDeclined(
                 f"this withdrawal was declined ({decision.reasons[0]})", code=decision.reasons[0]
             )
-        held = decision.decision is RiskDecisionKind.HOLD_FOR_REVIEW
-        if held and decision.reservation_ref is not None:
-            # Nothing will be signed: give the limits back, keep the review case.
-            release_reservation(db, withdrawal_ref(key), now=now)
-        if not held:
+        if decision.decision is not RiskDecisionKind.HOLD_FOR_REVIEW:
             row = _hold_and_record(
                 db, user_id, info.symbol, info.chain.value, to, amount_minor, key
             )
-    if held:
-        # Outside the transaction, which committed the review case(s) and the audit record.
-        reason = decision.reasons[0] if decision.reasons else "held_for_review"
-        raise WithdrawalDeclined(
-            "this withdrawal cannot be sent: it is held for compliance review", code=reason
-        )
+        else:
+            try:
+                with db.begin_nested():
+                    row = park_withdrawal(
+                        db,
+                        key=key,
+                        user_id=user_id,
+                        chain=info.chain.value,
+                        asset=info.symbol,
+                        to_address=to,
+                        amount_minor=amount_minor,
+                        amount_inr_paise=inr_paise,
+                        reasons=decision.reasons,
+                        case_ids=decision.case_ids,
+                    )
+                db.expunge(row)
+            except InsufficientFunds as exc:
+                # Keep the review case; nothing is held, so give the limits back.
+                if decision.reservation_ref is not None:
+                    release_reservation(db, withdrawal_ref(key), now=now)
+                refused = exc
+    if refused is not None:
+        raise refused
     return row
 
 
@@ -159,3 +194,29 @@ def get_withdrawal(user_id: int, withdrawal_id: int) -> Withdrawal | None:
             return None
         db.expunge(row)
     return row
+
+
+def list_withdrawals(user_id: int, limit: int = 20) -> list[Withdrawal]:
+    """The caller's latest withdrawals, newest first (the history page)."""
+    with unit_of_work() as db:
+        rows = list(
+            db.scalars(
+                select(Withdrawal)
+                .where(Withdrawal.user_id == user_id)
+                .order_by(Withdrawal.created_at.desc(), Withdrawal.id.desc())
+                .limit(limit)
+            )
+        )
+        db.expunge_all()
+    return rows
+
+
+# What the payer reads for each state (never the review reasons: those are for admins).
+STATUS_TEXT: dict[WithdrawalStatus, str] = {
+    WithdrawalStatus.HELD: "queued to send",
+    WithdrawalStatus.HELD_FOR_REVIEW: "under review",
+    WithdrawalStatus.BROADCAST: "sent, waiting for confirmations",
+    WithdrawalStatus.POSTED: "completed",
+    WithdrawalStatus.FAILED: "failed; the coins are back on your balance",
+    WithdrawalStatus.REJECTED: "not sent after review; the coins are back on your balance",
+}
