@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from wallet.observability import context
 from wallet.observability.config import ObservabilityConfig
-from wallet.observability.redact import Redactor, redactor_for
+from wallet.observability.redact import MASK, Redactor, is_secret_key, redactor_for
 
 HANDLER_NAME = "taskforce-json"
 
@@ -71,6 +71,78 @@ class RedactionFilter(logging.Filter):
         # exception object; it scrubs with its own before_send.
         record._taskforce_redacted = True
         return True
+
+
+# gunicorn logs through these two loggers with handlers of its own that do not
+# propagate to the root logger, so our handler's filters never see them.
+ACCESS_LOGGER = "gunicorn.access"
+SERVER_LOGGERS = (ACCESS_LOGGER, "gunicorn.error")
+# Access-log atoms that carry a URL or a query string (``{name}e`` are WSGI environ keys).
+_URI_ATOMS = frozenset({"r", "f", "{raw_uri}e", "{request_uri}e", "{http_referer}e", "{referer}i"})
+_QUERY_ATOMS = frozenset({"q", "{query_string}e"})
+
+
+def mask_query(query: str) -> str:
+    """Every value of a query string masked, its parameter names kept."""
+    parts = []
+    for part in query.split("&"):
+        name, eq, value = part.partition("=")
+        if not eq:
+            parts.append(MASK if part else part)  # "?<token>": the bare value itself
+        else:
+            parts.append(f"{name}={MASK}" if value else part)
+    return "&".join(parts)
+
+
+def mask_uri(text: str) -> str:
+    """A URL, path or request line (``GET /p?q HTTP/1.1``) with its query values masked."""
+
+    head, sep, rest = text.partition("?")
+    if not sep:
+        return text
+    query, space, protocol = rest.rpartition(" ")
+    if not (space and protocol.startswith("HTTP/")):
+        query, space, protocol = rest, "", ""
+    return f"{head}?{mask_query(query)}{space}{protocol}"
+
+
+class AccessLogFilter(logging.Filter):
+    """gunicorn's access log keeps paths but no query-string values or credential headers.
+
+    Clients put tokens and passwords in query strings (``?access_token=…``)
+    and in headers; gunicorn writes its atoms (request line ``r``, query
+    ``q``, referer ``f``, ``{header}i`` and ``{environ}e``) verbatim, so they
+    are masked in place before the line is formatted.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args
+        if not isinstance(atoms, dict):
+            return True
+        for key, value in list(atoms.items()):
+            if not isinstance(value, str) or value in ("", "-"):
+                continue
+            # "{authorization}i" (a request header), "{http_cookie}e" (WSGI environ)
+            name = key[1:].rsplit("}", 1)[0].removeprefix("http_") if key[:1] == "{" else ""
+            if name and is_secret_key(name):
+                atoms[key] = MASK  # Authorization, Cookie, X-Api-Key, …
+            elif key in _QUERY_ATOMS:
+                atoms[key] = mask_query(value)
+            elif key in _URI_ATOMS:
+                atoms[key] = mask_uri(value)
+        return True
+
+
+def guard_server_logs(redactor: Redactor) -> None:
+    """Put our masking on gunicorn's loggers too (replacing any we put there before)."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        for existing in list(logger.filters):
+            if isinstance(existing, AccessLogFilter | RedactionFilter):
+                logger.removeFilter(existing)
+        if name == ACCESS_LOGGER:
+            logger.addFilter(AccessLogFilter())
+        logger.addFilter(RedactionFilter(redactor))
 
 
 class JsonFormatter(logging.Formatter):
@@ -132,6 +204,7 @@ def configure_logging(
     Call once at process start: the web app factory, the gunicorn config,
     and the Dagster code location. Other handlers on the root logger are
     left alone, but ours is the one with redaction: remove the others.
+    gunicorn's own loggers (access and error log) get the masking filters.
     """
     config = ObservabilityConfig.from_settings(settings)
     root = logging.getLogger()
@@ -141,6 +214,7 @@ def configure_logging(
             existing.close()
     handler = build_handler(settings, stream, json_format=config.log_format != "text")
     root.addHandler(handler)
+    guard_server_logs(redactor_for(settings))
     root.setLevel((level or config.log_level).upper())
     # Libraries that log request lines or headers at INFO/DEBUG stay at WARNING.
     for noisy in ("httpx", "httpcore", "urllib3", "werkzeug"):

@@ -39,7 +39,10 @@ _PAIR = re.compile(
     r"""(?P<q>["']?)(?P<value>(?:Bearer\s+|Basic\s+)?[^\s"',;&}]+)""",
     re.IGNORECASE,
 )
-_SCHEME = re.compile(r"\b(?P<scheme>Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE)
+# (not "…/auth/token HTTP/1.1" in a request line)
+_SCHEME = re.compile(
+    r"\b(?P<scheme>Bearer|Basic|Token)\s+(?!HTTP/\d)[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE
+)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/\s]+)(?P<at>@)")
 
 MIN_REGISTERED = 6  # shorter registered values would mask ordinary words
