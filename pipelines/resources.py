@@ -104,7 +104,6 @@ class ExchangeResource(dg.ConfigurableResource):
         """The venues' clients; with ``db``, the admin panel's keys and switches apply."""
         from wallet.exchanges.factory import binance_from_settings
         from wallet.exchanges.registry import venue_clients
-        from wallet.merchants.sealed import key_manager
 
         settings = _settings().model_copy(
             update={
@@ -126,12 +125,12 @@ class ExchangeResource(dg.ConfigurableResource):
         )
         if db is None:
             return {v: binance_from_settings(settings, v) for v in ("binance", "inr")}
-        from wallet.devkeys import master_key
+        from wallet.devkeys import platform_kms
 
         return venue_clients(
             db.factory(),
             settings,
-            key_manager(master_key(settings)),
+            platform_kms(settings),
             include_disabled=include_disabled,
             alerts=alerts,
         )

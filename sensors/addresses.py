@@ -16,10 +16,9 @@ from pipelines import resources
 from pipelines.resources import WalletDatabase
 from wallet.chains.networks import network_kind
 from wallet.custody.addresses import fill_solana_pool
-from wallet.custody.kms import LocalKeyManager
 from wallet.custody.vault import SeedVault
 from wallet.db.session import transaction
-from wallet.devkeys import master_key
+from wallet.devkeys import platform_kms
 from wallet.errors import WalletError
 
 # Free addresses to keep: each external Solana payment takes one, so this is
@@ -31,7 +30,7 @@ SOLANA_POOL_TARGET = 50
 def solana_pool_sensor(db: WalletDatabase) -> dg.SkipReason:
     """Derive Solana deposit addresses until ``SOLANA_POOL_TARGET`` are unassigned."""
     settings = resources._settings()  # via the module so tests can point it elsewhere
-    vault = SeedVault(LocalKeyManager(master_key(settings)), network_kind(settings))
+    vault = SeedVault(platform_kms(settings), network_kind(settings))
     try:
         with transaction(db.factory()) as session:
             added = fill_solana_pool(session, vault, SOLANA_POOL_TARGET)

@@ -15,8 +15,8 @@ from pipelines import resources
 from pipelines.resources import WalletDatabase
 from wallet.db.base import utcnow
 from wallet.db.session import transaction
-from wallet.devkeys import master_key
-from wallet.merchants import profile, sealed, webhooks
+from wallet.devkeys import platform_kms
+from wallet.merchants import profile, webhooks
 from wallet.merchants.config import MerchantConfig
 
 # Deliveries per tick: with a 5 s timeout each this stays well inside
@@ -33,7 +33,7 @@ def merchant_webhooks_sensor(db: WalletDatabase) -> dg.SkipReason:
         enqueued = webhooks.scan_payment_events(session, now=utcnow())
     report = webhooks.deliver_due(
         factory,
-        sealed.key_manager(master_key(settings)),
+        platform_kms(settings),
         config=MerchantConfig.from_settings(settings),
         now=utcnow,
         limit=DELIVERIES_PER_TICK,

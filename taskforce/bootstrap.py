@@ -21,12 +21,11 @@ from wallet.assets import ChainFamily
 from wallet.chains.networks import network_kind
 from wallet.config import Settings
 from wallet.custody.addresses import fill_solana_pool
-from wallet.custody.kms import LocalKeyManager
 from wallet.custody.service import CustodyService, public_keys
 from wallet.custody.vault import SeedVault
 from wallet.db.models import User
 from wallet.db.session import make_engine, make_session_factory, transaction
-from wallet.devkeys import master_key
+from wallet.devkeys import platform_kms
 
 SOLANA_POOL_SIZE = 50
 
@@ -53,7 +52,7 @@ def _factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
 
 def init_custody(settings: Settings) -> None:
     """Create missing seeds and top the Solana address pool up (idempotent)."""
-    vault = SeedVault(LocalKeyManager(master_key(settings)), network_kind(settings))
+    vault = SeedVault(platform_kms(settings), network_kind(settings))
     with _factory(settings) as factory, transaction(factory) as session:
         for family in (ChainFamily.EVM, ChainFamily.SOLANA, ChainFamily.UTXO):
             vault.create_seed(session, family)
@@ -65,7 +64,7 @@ def open_venue_inventory(settings: Settings) -> list[str]:
     from wallet.exchanges.registry import venue_clients
     from wallet.reconciliation.balances import book_venue_opening
 
-    kms = LocalKeyManager(master_key(settings))
+    kms = platform_kms(settings)
     lines: list[str] = []
     with _factory(settings) as factory:
         clients = venue_clients(factory, settings, kms, include_disabled=True)

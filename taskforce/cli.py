@@ -6,6 +6,7 @@ taskforce sandbox fund ADDRESS ASSET AMOUNT
 taskforce sandbox fault NAME [--clear] [KEY=VALUE ...]
 taskforce migrate                  # alembic upgrade head on DATABASE_URL
 taskforce seed-demo                # demo payer, merchant and admin
+taskforce rotate-master-key [--generate | --check] [--batch-size N]
 """
 
 from __future__ import annotations
@@ -109,6 +110,81 @@ def cmd_seed_demo(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_master_key(args: argparse.Namespace) -> int:
+    """Re-wrap every sealed secret under the current master key (docs/key-rotation.md).
+
+    Prints key ids (public fingerprints) and counts only, never key material.
+    """
+    from wallet.custody.kms import key_fingerprint
+    from wallet.custody.rotation import remaining, rotate_all
+    from wallet.db.session import make_engine, make_session_factory
+    from wallet.devkeys import generate_dev_master_key, platform_kms, previous_master_keys
+    from wallet.errors import WalletError
+
+    settings = load_settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        factory = make_session_factory(engine)
+        if args.generate:
+            old_id, new_id = generate_dev_master_key(settings)
+            _out(f"generated a new dev master key {new_id}; retired {old_id}")
+        kms = platform_kms(settings)
+        configured = {kms.key_id, *map(key_fingerprint, previous_master_keys(settings))}
+        with factory() as session:
+            left = remaining(session, kms.key_id)
+        _out(f"current master key: {kms.key_id}")
+        _out(f"previous master keys: {', '.join(sorted(configured - {kms.key_id})) or '-'}")
+        if args.check:
+            return _print_remaining(left, kms.key_id)
+        unknown = {k for by_key in left.values() for k in by_key} - configured
+        if unknown:
+            _err(
+                f"rotate-master-key: values are sealed under {', '.join(sorted(unknown))}, "
+                "which is not configured (WALLET_PREVIOUS_MASTER_KEYS); nothing changed"
+            )
+            return 1
+        report = rotate_all(
+            factory,
+            kms,
+            batch_size=args.batch_size,
+            actor="system:rotate-master-key",
+            after_batch=lambda table, rows: _out(f"  {table}: {rows} rows committed"),
+        )
+    except WalletError as exc:
+        _err(f"rotate-master-key: {exc.message} ({exc.code})")
+        return 1
+    finally:
+        engine.dispose()
+    for table, count in report.counts.items():
+        _out(f"{table:24} {count:6} re-wrapped")
+    _out(f"total: {report.total} re-wrapped under {report.key_id}")
+    if report.from_key_ids:
+        _out(f"re-wrapped from: {', '.join(report.from_key_ids)}")
+    _out("confirm with `taskforce rotate-master-key --check`, then drop the previous keys")
+    return 0
+
+
+def _print_remaining(left: dict[str, dict[str, int]], key_id: str) -> int:
+    """``--check``: what is still under a previous key; 1 while anything is."""
+    for table, by_key in left.items():
+        detail = ", ".join(f"{n} under {k}" for k, n in sorted(by_key.items()))
+        _out(f"{table:24} {sum(by_key.values()):6} to re-wrap {detail}".rstrip())
+    total = sum(sum(by_key.values()) for by_key in left.values())
+    _out(f"total: {total} sealed values not under {key_id}")
+    if total:
+        _out("run `taskforce rotate-master-key` before dropping any previous key")
+        return 1
+    _out("nothing is under a previous key: the previous keys can be dropped")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from taskforce.run import run_platform
 
@@ -162,6 +238,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("seed-demo", help="create demo accounts").set_defaults(func=cmd_seed_demo)
+    rotate = sub.add_parser(
+        "rotate-master-key",
+        help="re-wrap every sealed secret under WALLET_MASTER_KEY (old keys in "
+        "WALLET_PREVIOUS_MASTER_KEYS)",
+    )
+    mode = rotate.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--generate",
+        action="store_true",
+        help="dev only (no WALLET_MASTER_KEY): new var/master.key, old one kept in "
+        "var/master.previous.keys, then re-wrap",
+    )
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="count sealed values still under a previous key; exit 1 if any",
+    )
+    rotate.add_argument("--batch-size", type=_positive, default=200, help="rows per commit")
+    rotate.set_defaults(func=cmd_rotate_master_key)
     return parser
 
 

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     dagster_home: Path | None = None
     dagster_storage_url: str | None = None  # postgresql+psycopg2://…; SQLite when unset
     wallet_master_key: SecretStr | None = None  # base64 32 bytes; generated in dev
+    # Retired master keys (comma-separated base64), kept to unwrap until rotation ends.
+    wallet_previous_master_keys: SecretStr | None = None
 
     # Outside world (defaults: the sandbox's default ports on loopback).
     eth_rpc_url: str = "http://127.0.0.1:8545"
@@ -93,6 +95,8 @@ class Settings(BaseSettings):
     rate_jump_bps: int = 1000  # a source jumping this far since its last value is excluded
     rate_cache_ttl_seconds: int = 300
     rate_cache_prefix: str = "taskforce:rates"
+    book_max_age_seconds: int = 30  # cached order books older than this refuse quotes
+    book_cache_ttl_seconds: int = 120
     slippage_limit_bps: int = 150
     venue_taker_fee_bps: dict[str, int] = Field(
         default_factory=lambda: {"binance": 10, "inr": 20, "coinbase": 60}

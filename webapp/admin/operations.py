@@ -7,10 +7,10 @@ from flask.typing import ResponseReturnValue
 
 from wallet.admin import exchange_accounts, overview
 from wallet.db.base import utcnow
-from wallet.devkeys import master_key
+from wallet.devkeys import platform_kms
 from wallet.errors import WalletError
 from wallet.health import system_signals
-from wallet.merchants import analytics, sealed
+from wallet.merchants import analytics
 from webapp.admin.common import admin, admin_required, bp, config, dagster_url
 from webapp.extensions import session_factory, settings, unit_of_work
 from webapp.security import reauth_required
@@ -42,7 +42,7 @@ def exchange_page() -> ResponseReturnValue:
 @reauth_required()
 def set_exchange_keys() -> ResponseReturnValue:
     """Add or rotate a venue's keys; they are sealed and never shown again."""
-    kms = sealed.key_manager(master_key(settings()))
+    kms = platform_kms(settings())
     try:
         with unit_of_work() as db:
             account = exchange_accounts.set_credentials(

@@ -12,8 +12,8 @@ from flask.typing import ResponseReturnValue
 
 from wallet.custody.kms import KeyManager
 from wallet.db.models.users import Merchant, Role
-from wallet.devkeys import master_key
-from wallet.merchants import profile, sealed
+from wallet.devkeys import platform_kms
+from wallet.merchants import profile
 from wallet.merchants.config import MerchantConfig
 from wallet.payouts.razorpayx import RazorpayXClient
 from webapp.extensions import settings, unit_of_work
@@ -30,8 +30,8 @@ def config() -> MerchantConfig:
 
 
 def kms() -> KeyManager:
-    """The KMS over the master key (cheap: built per use, never cached globally)."""
-    return sealed.key_manager(master_key(settings()))
+    """The KMS over the master keys (cheap: built per use, never cached globally)."""
+    return platform_kms(settings())
 
 
 def razorpayx() -> RazorpayXClient:
