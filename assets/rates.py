@@ -1,5 +1,6 @@
-"""Exchange rates: the median INR price of every asset, and the circuit breakers."""
+"""Exchange rates: the median INR price of every asset, the circuit breakers, the order books."""
 
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -8,6 +9,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipelines.resources import AlertsResource, RatesResource, WalletDatabase, _settings
 from wallet.alerts import Alert, AlertSink, Severity
 from wallet.db.base import utcnow
+from wallet.rates.book_cache import BookSnapshot
+from wallet.rates.config import RatesConfig
+from wallet.rates.errors import StaleRate
+from wallet.rates.routes import Books
 from wallet.rates.types import RatesSnapshot
 
 
@@ -18,7 +23,6 @@ def sync_rates(
     from wallet.rates.breakers import SqlPauseStore, run_breakers
     from wallet.rates.cache import make_rate_cache
     from wallet.rates.clients import build_rate_clients
-    from wallet.rates.config import RatesConfig
     from wallet.rates.history import SqlRateHistory
     from wallet.rates.refresh import refresh_rates
 
@@ -43,7 +47,7 @@ def sync_rates(
             config.assets,
             now,
             history=history,
-            books=clients.books(),
+            books=_books_for_breakers(factory, config, clients.books),
             chain_lagging=lambda _chain: False,  # TODO(chains): scanner lag per chain
             store=SqlPauseStore(factory),
             config=config,
@@ -52,6 +56,41 @@ def sync_rates(
     finally:
         clients.close()
     return snapshot
+
+
+def _books_for_breakers(
+    factory: sessionmaker[Session], config: RatesConfig, fetch: Callable[[], Books]
+) -> Books:
+    """The books the ``order_books`` sensor cached when fresh (no second fetch); else live."""
+    from wallet.rates.book_cache import fresh_books, make_book_cache
+
+    try:
+        return fresh_books(make_book_cache(config, factory), utcnow(), config.book_max_age_seconds)
+    except StaleRate:
+        return fetch()
+
+
+def sync_books(factory: sessionmaker[Session], venues: RatesResource) -> BookSnapshot | None:
+    """Fetch every venue's order books into the book cache quotes read (``None``: no venue)."""
+    from wallet.rates.book_cache import make_book_cache, refresh_books
+    from wallet.rates.clients import build_rate_clients
+
+    config = RatesConfig.from_settings(_settings())
+    exchange_url, inr_url, _coinbase = venues.urls()
+    clients = build_rate_clients(exchange_url, inr_url)
+    try:
+        return refresh_books(clients.venues, make_book_cache(config, factory), config=config)
+    finally:
+        clients.close()
+
+
+def books_metadata(snapshot: BookSnapshot) -> dict[str, Any]:
+    return {
+        "books": len(snapshot.books),
+        "levels": sum(len(b.bids) + len(b.asks) for b in snapshot.books.values()),
+        "fetched_at": snapshot.fetched_at.isoformat(),
+        "version": snapshot.version,
+    }
 
 
 def rates_metadata(snapshot: RatesSnapshot) -> dict[str, Any]:
@@ -80,11 +119,24 @@ def exchange_rates(
     return dg.MaterializeResult(metadata=rates_metadata(snapshot))
 
 
+@dg.asset(group_name="rates", kinds={"python"})
+def order_books(db: WalletDatabase, rates: RatesResource) -> dg.MaterializeResult:
+    """Every USDT/INR order book of every venue, cached for sizing quotes' routes.
+
+    The ``order_books_sensor`` refreshes the cache every 10 s inside its own
+    evaluation without reporting a materialisation each time (that would
+    add 8,640 events a day); materialise this to refresh it by hand.
+    """
+    snapshot = sync_books(db.factory(), rates)
+    if snapshot is None:
+        raise dg.Failure("no venue answered; the cached books were left to age")
+    return dg.MaterializeResult(metadata=books_metadata(snapshot))
+
+
 @dg.asset_check(asset=exchange_rates, blocking=True)
 def rates_fresh(db: WalletDatabase) -> dg.AssetCheckResult:
     """Every rated asset has a cached rate younger than ``rate_max_age_seconds``."""
     from wallet.rates.cache import make_rate_cache
-    from wallet.rates.config import RatesConfig
 
     config = RatesConfig.from_settings(_settings())
     cache = make_rate_cache(config, db.factory())

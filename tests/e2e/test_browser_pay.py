@@ -80,16 +80,17 @@ def write_y4m(
 
 
 class RatesSync:
-    """The rates asset's job, on a short loop: keep the app's cache fresh."""
+    """The rates and order-books sensors' job, on a short loop: keep the app's caches fresh."""
 
     def __init__(self, app: Any, venues: dict[str, dict[str, Any]]) -> None:
         from wallet.rates.clients import build_rate_clients
         from wallet.rates.history import SqlRateHistory
         from webapp.extensions import session_factory
-        from webapp.pay.pricing import rate_cache
+        from webapp.pay.pricing import book_cache, rate_cache
 
         with app.app_context():
             self.cache = rate_cache()
+            self.books = book_cache()
             self.history = SqlRateHistory(session_factory())
         self.clients = build_rate_clients(venues["binance"]["url"], venues["inr"]["url"])
         self.stop = threading.Event()
@@ -98,9 +99,11 @@ class RatesSync:
         self.thread.start()
 
     def sync(self) -> None:
+        from wallet.rates.book_cache import refresh_books
         from wallet.rates.refresh import refresh_rates
 
         refresh_rates(self.clients.sources, self.cache, self.history, utcnow())
+        refresh_books(self.clients.venues, self.books)  # what the order_books sensor does
 
     def loop(self) -> None:
         while not self.stop.wait(10):

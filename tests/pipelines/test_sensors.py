@@ -108,7 +108,7 @@ def test_chain_sensor_scans_in_the_tick_and_rewinds_on_a_reorg(
     chain.pay(height=7, address="0xabc", txid="0xt1", amount=10**18)
     second = _run(sensor, first.cursor, db=db)
     assert second.cursor == f"8:{chain.hash(8)}"
-    assert [r.run_key for r in second.run_requests] == ["ethereum:6-8"]
+    assert second.run_requests == []  # the tick did the run's work: no process start
     [event] = second.asset_events
     assert event.metadata["observed"].value == 1
 
@@ -211,3 +211,36 @@ def test_rates_sensor_refreshes_in_the_tick_and_reports_a_materialisation(
     assert "| SOL |" in event.metadata["rates"].value
     cached = DatabaseRateCache(factory, prefix="taskforce:rates").get_rate("SOL")
     assert cached is not None and (utcnow() - cached.observed_at).total_seconds() < 60
+
+
+def test_order_books_sensor_refreshes_the_book_cache_and_alerts_when_no_venue_answers(
+    app_db: tuple[str, sessionmaker[Session]], venues: dict[str, Any]
+) -> None:
+    from pipelines.resources import RatesResource
+    from sandbox.testing import free_port
+    from sensors.rates import order_books_sensor
+    from wallet.rates.book_cache import BookCache, DatabaseBookStore, fresh_books
+
+    url, factory = app_db
+    db = WalletDatabase(database_url=url)
+    rates = RatesResource(
+        exchange_url=venues["binance"]["url"], inr_exchange_url=venues["inr"]["url"]
+    )
+    result = _run(order_books_sensor, None, db=db, alerts=AlertsResource(), rates=rates)
+    assert isinstance(result, dg.SkipReason) and "stored" in (result.skip_message or "")
+    store = DatabaseBookStore(factory, prefix="taskforce:rates", ttl_seconds=120)
+    books = fresh_books(BookCache(store), utcnow(), 30)
+    assert ("binance", "SOLUSDT") in books and ("inr", "USDTINR") in books
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    down = RatesResource(exchange_url=dead, inr_exchange_url=dead)
+    result = _run(order_books_sensor, None, db=db, alerts=AlertsResource(), rates=down)
+    assert "no venue answered" in (result.skip_message or "")
+    with factory() as s:
+        incident = s.scalars(select(AlertIncident)).one()
+        assert incident.key == "order_books_unavailable"
+        assert incident.status is IncidentStatus.OPEN
+    assert fresh_books(BookCache(store), utcnow(), 30) == books  # the old snapshot stays
+    _run(order_books_sensor, None, db=db, alerts=AlertsResource(), rates=rates)
+    with factory() as s:
+        assert s.scalars(select(AlertIncident.status)).one() is IncidentStatus.RESOLVED

@@ -151,3 +151,39 @@ def test_one_open_pause_per_asset_is_enforced_by_the_database(
         session.add(AssetPause(asset="DOGE", reason="x", paused_at=T0, last_tripped_at=T0))
     store.close("DOGE", T0 + timedelta(seconds=10))
     assert store.open("DOGE", "again", T0 + timedelta(seconds=20)).reason == "again"
+
+
+def test_recent_pauses_reread_at_most_every_recheck_and_forget_on_their_own_writes(
+    session_factory: sessionmaker[Session],
+) -> None:
+    from wallet.quotes import quote_from_sources
+    from wallet.rates.book_cache import BookCache, MemoryBookStore, fresh_books
+    from wallet.rates.breakers import RecentPauses
+    from wallet.rates.cache import MemoryRateCache
+
+    ticks = [100.0]
+    shared = SqlPauseStore(session_factory)
+    view = RecentPauses(SqlPauseStore(session_factory), 1.0, monotonic=lambda: ticks[0])
+    assert view.active("PEPE") is None  # "no pause" is remembered ...
+    shared.open("PEPE", "order book too thin", T0)  # ... while another process pauses
+    ticks[0] += 0.9
+    assert view.active("PEPE") is None
+    ticks[0] += 0.2
+    paused = view.active("PEPE")
+    assert paused is not None and paused.reason == "order book too thin"
+    view.close("PEPE", T0)  # its own write is seen at once
+    assert view.active("PEPE") is None
+    view.open("PEPE", "moved 25 %", T0)
+    # And a quote through the view is refused with the breaker's code.
+    rates = MemoryRateCache(clock=lambda: T0)
+    rates.put_rates([asset_rate("PEPE", "0.001")])
+    cache = BookCache(MemoryBookStore(clock=lambda: T0))
+    with pytest.raises(AssetPaused, match="moved 25 %"):
+        quote_from_sources(
+            QuoteRequest(10_000, "PEPE"),
+            cache=rates,
+            books=lambda: fresh_books(cache, T0, 30),
+            pauses=view,
+            config=QuoteConfig(),
+            now=T0,
+        )

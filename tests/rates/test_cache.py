@@ -118,3 +118,22 @@ def test_history_records_sources_and_medians_exactly(
     assert str(medians["BTC"].inr_per_unit) == "7925000.000000000000"
     assert history.window("BTC", T0 - timedelta(seconds=1)) == [(T0, snap.rates["BTC"].rate)]
     assert history.window("BTC", T0 + timedelta(seconds=1)) == []
+
+
+def test_recent_rates_reread_an_asset_at_most_every_recheck_interval() -> None:
+    from wallet.rates.cache import RecentRates
+
+    ticks = [100.0]
+    inner = MemoryRateCache()
+    view = RecentRates(inner, 1.0, monotonic=lambda: ticks[0])
+    assert view.get_rate("SHIB") is None  # a miss is not remembered
+    inner.put_rates([SHIB])
+    assert view.get_rate("SHIB") == SHIB
+    newer = AssetRate("SHIB", SHIB.rate * 2, T0 + timedelta(seconds=30), ("inr",), T0)
+    inner.put_rates([newer])  # the sync, from another process
+    ticks[0] += 0.9
+    assert view.get_rate("SHIB") == SHIB
+    ticks[0] += 0.2
+    assert view.get_rate("SHIB") == newer
+    with pytest.raises(StaleRate):  # freshness still runs on observed_at
+        fresh_rate(view, "SHIB", T0 + timedelta(seconds=91), 60)

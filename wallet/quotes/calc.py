@@ -29,7 +29,7 @@ from wallet.quotes.config import QuoteConfig
 from wallet.quotes.errors import QuoteExpired
 from wallet.rates.breakers import Pause, PauseStore, ensure_not_paused
 from wallet.rates.cache import RateCache, fresh_rate
-from wallet.rates.errors import StaleRate
+from wallet.rates.errors import StaleBooks, StaleRate
 from wallet.rates.routes import Books, Route, best_route, candidate_routes
 from wallet.rates.types import BPS, AssetRate, display_rate, percent
 
@@ -186,11 +186,14 @@ def make_quote(
         raise StaleRate(
             f"the {asset.symbol} rate is older than {config.rates.rate_max_age_seconds} s"
         )
-    fresh = _fresh_books(books, now, max_age)
+    fresh = _fresh_books(books, now, timedelta(seconds=config.rates.book_max_age_seconds))
     if len(fresh) < len(books) and not candidate_routes(
         asset.symbol, (b.market for b in fresh.values())
     ):
-        raise StaleRate(f"the {asset.symbol} order books are stale")
+        raise StaleBooks(
+            f"the {asset.symbol} order books are stale "
+            f"(older than {config.rates.book_max_age_seconds} s)"
+        )
 
     inr = request.inr_paise
     platform = _bps_up(inr, config.platform_fee_bps) + config.platform_fee_fixed_paise

@@ -13,6 +13,7 @@ for ``breaker_cooldown_seconds`` after the last trip (``asset_resumed``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from wallet.assets import Chain, get_asset
+from wallet.assets import REGISTRY, Chain, get_asset
 from wallet.rates.config import RatesConfig
 from wallet.rates.errors import AssetPaused, InsufficientLiquidity
 from wallet.rates.history import RateWindow, Window
@@ -51,6 +52,49 @@ class PauseStore(Protocol):
     def trip(self, asset: str, reason: str, now: datetime) -> Pause: ...
 
     def close(self, asset: str, now: datetime) -> None: ...
+
+
+class RecentPauses:
+    """What quotes read: ``inner``'s pause of an asset, reread at most every ``recheck_seconds``.
+
+    Breakers are evaluated every 30 s, so a second more before a new pause
+    stops a busy process's quotes changes nothing that matters, and saves a
+    query per quote. "No pause" is remembered too (the common answer). One
+    entry per registry asset; opening, tripping and closing go straight to
+    ``inner`` and forget what this view remembered.
+    """
+
+    def __init__(
+        self,
+        inner: PauseStore,
+        recheck_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner = inner
+        self._recheck = recheck_seconds
+        self._monotonic = monotonic
+        self._seen: dict[str, tuple[Pause | None, float]] = {}
+
+    def active(self, asset: str) -> Pause | None:
+        seen = self._seen.get(asset)
+        if seen is not None and self._monotonic() - seen[1] < self._recheck:
+            return seen[0]
+        pause = self.inner.active(asset)
+        if asset in REGISTRY:
+            self._seen[asset] = (pause, self._monotonic())
+        return pause
+
+    def open(self, asset: str, reason: str, now: datetime) -> Pause:
+        self._seen.pop(asset, None)
+        return self.inner.open(asset, reason, now)
+
+    def trip(self, asset: str, reason: str, now: datetime) -> Pause:
+        self._seen.pop(asset, None)
+        return self.inner.trip(asset, reason, now)
+
+    def close(self, asset: str, now: datetime) -> None:
+        self._seen.pop(asset, None)
+        self.inner.close(asset, now)
 
 
 def ensure_not_paused(pause: Pause | None, asset: str) -> None:

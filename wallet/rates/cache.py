@@ -16,6 +16,7 @@ stale (a clear reason) rather than silently missing.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from wallet.assets import REGISTRY
 from wallet.db.base import utcnow
 from wallet.rates.config import RatesConfig
 from wallet.rates.errors import StaleRate
@@ -228,6 +230,50 @@ class DatabaseRateCache:
         wanted = {self._keys.source(k): k for k in keys}
         found = self._get_many(list(wanted))
         return {wanted[name]: _decode_value(text) for name, text in found.items()}
+
+
+class RecentRates:
+    """A view of a rate cache that rereads an asset's rate at most every ``recheck_seconds``.
+
+    For the web tier, where every quote reads one rate: a busy process
+    serves the rate it read under a second ago instead of asking the store
+    again. A new rate reaches quotes up to ``recheck_seconds`` later (they
+    are refreshed every 30 s) and :func:`fresh_rate` still gates on the
+    rate's own ``observed_at``. One entry per registry asset, so memory is
+    bounded; writes go straight to the store.
+    """
+
+    def __init__(
+        self,
+        inner: RateCache,
+        recheck_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.inner = inner
+        self._recheck = recheck_seconds
+        self._monotonic = monotonic
+        self._seen: dict[str, tuple[AssetRate, float]] = {}
+
+    def put_rates(self, rates: Iterable[AssetRate]) -> None:
+        self.inner.put_rates(rates)
+        self._seen.clear()
+
+    def get_rate(self, asset: str) -> AssetRate | None:
+        seen = self._seen.get(asset)
+        if seen is not None and self._monotonic() - seen[1] < self._recheck:
+            return seen[0]
+        rate = self.inner.get_rate(asset)
+        if rate is None:
+            self._seen.pop(asset, None)
+        elif asset in REGISTRY:
+            self._seen[asset] = (rate, self._monotonic())
+        return rate
+
+    def put_source_values(self, values: Mapping[SourceKey, Fraction]) -> None:
+        self.inner.put_source_values(values)
+
+    def get_source_values(self, keys: Iterable[SourceKey]) -> dict[SourceKey, Fraction]:
+        return self.inner.get_source_values(keys)
 
 
 def make_rate_cache(

@@ -37,6 +37,12 @@ class RatesConfig:
     rate_jump_bps: int = 1000  # a source moving this far since its last value is dropped
     rate_cache_ttl_seconds: int = 300  # cache entries outlive freshness so staleness is explicit
     rate_cache_prefix: str = "taskforce:rates"
+    # Order books are refreshed in the background every 10 s (the order_books sensor);
+    # a quote refuses a snapshot older than this, and the store keeps it a while longer
+    # so old books read as stale rather than missing.
+    book_max_age_seconds: int = 30
+    book_cache_ttl_seconds: int = 120
+    book_depth_levels: int = 100  # per side: what the venues answer for ``limit=100``
     redis_url: str | None = None
     slippage_limit_bps: int = 150
     venue_taker_fee_bps: Mapping[str, int] = field(default_factory=_default_venue_fees)

@@ -12,6 +12,10 @@ class StaleRate(WalletError):
     http_status = 503
 
 
+class StaleBooks(StaleRate):
+    """No order books fresh enough to size a route (same code: no quote from old prices)."""
+
+
 class InsufficientLiquidity(WalletError):
     """The order books cannot absorb this size within the slippage limit."""
 

@@ -2,8 +2,10 @@
 
 A quote locks the price of one payment in one asset for a short time; it
 moves no money. Pricing refusals carry the rates layer's codes:
-``rate_stale`` and ``asset_paused`` (503: try again shortly or pick
-another coin), ``insufficient_liquidity`` (422: too large for the books).
+``rate_stale`` (no fresh rate or order books) and ``asset_paused`` (503:
+try again shortly or pick another coin), ``insufficient_liquidity`` (422:
+too large for the books). Pricing reads only caches that the Dagster
+sensors refresh, never the venues.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ from webapp.ratelimit import limited
         201: (QuoteOut, "The locked price, valid until `expires_at`."),
         404: (None, "The merchant link does not exist (`merchant_link_not_found`)."),
         422: (None, "The books cannot absorb this size (`insufficient_liquidity`)."),
-        503: (None, "No fresh rate (`rate_stale`) or the asset is paused (`asset_paused`)."),
+        503: (
+            None,
+            "No fresh rate or order books (`rate_stale`) or the asset is paused (`asset_paused`).",
+        ),
     },
 )
 def payer_create_quote() -> ResponseReturnValue:

@@ -5,9 +5,17 @@ at import or start-up):
 
 - ``rate_cache``: :func:`wallet.rates.cache.make_rate_cache` (Redis when
   configured, else the ``rate_cache`` table the Dagster rates asset fills).
+- ``book_cache``: :func:`wallet.rates.book_cache.make_book_cache` (the same
+  store choice), which the ``order_books`` Dagster sensor refreshes every
+  10 s. Each worker process keeps one decoded snapshot, so a quote reads
+  at most the snapshot's version (once a second), never the venues.
+- ``quote_rates`` / ``quote_pauses``: :class:`wallet.rates.cache.RecentRates`
+  over ``rate_cache`` and :class:`wallet.rates.breakers.RecentPauses` over
+  the SQL pause store: an asset's rate and pause are reread at most once a
+  second per process.
 - ``quote_calculator``: ``QuoteRequest -> QuoteCalculation``. By default
-  :func:`wallet.quotes.quote_from_sources` over that cache, the venues'
-  order books (read per quote over HTTP) and the SQL pause store. Tests
+  :func:`wallet.quotes.quote_from_sources` over those (books older than
+  ``book_max_age_seconds`` refuse the quote with ``rate_stale``). Tests
   inject :func:`wallet.quotes.make_quote` with fixed inputs here.
 """
 
@@ -21,7 +29,9 @@ from flask import current_app
 from wallet.db.base import utcnow
 from wallet.money import Rounding, scale_ratio
 from wallet.quotes import QuoteCalculation, QuoteConfig, QuoteRequest, quote_from_sources
-from wallet.rates.cache import fresh_rate
+from wallet.rates.book_cache import BookCache, fresh_books, make_book_cache
+from wallet.rates.breakers import PauseStore, RecentPauses, SqlPauseStore
+from wallet.rates.cache import RateCache, RecentRates, fresh_rate
 from wallet.rates.errors import StaleRate
 from wallet.rates.routes import Books
 from webapp.extensions import rate_cache, session_factory, settings
@@ -37,27 +47,55 @@ def quote_config() -> QuoteConfig:
     return config
 
 
-def _live_books() -> Books:
-    from wallet.rates.clients import build_rate_clients
+# A worker rereads the shared caches at most this often: under load most quotes then
+# read neither store (the age gates still run on the data's own timestamps).
+RECHECK_SECONDS = 1.0
 
-    s = settings()
-    clients = build_rate_clients(s.exchange_url, s.inr_exchange_url)
-    try:
-        return clients.books()
-    finally:
-        clients.close()
+
+def book_cache() -> BookCache:
+    """This app's order-book cache (the one the ``order_books`` sensor writes)."""
+    cache: BookCache | None = current_app.extensions.get("book_cache")
+    if cache is None:
+        cache = make_book_cache(
+            quote_config().rates, session_factory(), recheck_seconds=RECHECK_SECONDS
+        )
+        current_app.extensions["book_cache"] = cache
+    return cache
+
+
+def quote_rates() -> RateCache:
+    """The rates cache as quotes read it: :func:`rate_cache` behind a one-second view."""
+    inner = rate_cache()
+    view: RecentRates | None = current_app.extensions.get("quote_rates")
+    if view is None or view.inner is not inner:  # rebuilt if the cache was replaced
+        view = RecentRates(inner, RECHECK_SECONDS)
+        current_app.extensions["quote_rates"] = view
+    return view
+
+
+def quote_pauses() -> PauseStore:
+    """The breakers' pauses as quotes read them: reread at most once a second."""
+    pauses: PauseStore | None = current_app.extensions.get("quote_pauses")
+    if pauses is None:
+        pauses = RecentPauses(SqlPauseStore(session_factory()), RECHECK_SECONDS)
+        current_app.extensions["quote_pauses"] = pauses
+    return pauses
 
 
 def _live_calculator(request: QuoteRequest) -> QuoteCalculation:
-    from wallet.rates.breakers import SqlPauseStore
+    config = quote_config()
+    now = utcnow()
+
+    def cached_books() -> Books:
+        return fresh_books(book_cache(), now, config.rates.book_max_age_seconds)
 
     return quote_from_sources(
         request,
-        cache=rate_cache(),
-        books=_live_books,
-        pauses=SqlPauseStore(session_factory()),
-        config=quote_config(),
-        now=utcnow(),
+        cache=quote_rates(),
+        books=cached_books,
+        pauses=quote_pauses(),
+        config=config,
+        now=now,
     )
 
 
@@ -74,7 +112,7 @@ def indicative_minor(asset: str, inr_paise: int, now: datetime | None = None) ->
     """
     try:
         rate = fresh_rate(
-            rate_cache(), asset, now or utcnow(), quote_config().rates.rate_max_age_seconds
+            quote_rates(), asset, now or utcnow(), quote_config().rates.rate_max_age_seconds
         )
     except StaleRate:
         return None
