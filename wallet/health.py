@@ -28,6 +28,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.db.base import utcnow
+from wallet.http import tls_context
 from wallet.observability import probes, signals
 from wallet.observability.config import ObservabilityConfig
 from wallet.observability.probes import ProbeResult
@@ -63,7 +64,11 @@ class GraphQLHeartbeats:
 
     def daemon_heartbeats(self) -> list[DaemonBeat]:
         response = httpx.post(
-            self._url, json={"query": self.QUERY}, timeout=self._timeout, trust_env=False
+            self._url,
+            json={"query": self.QUERY},
+            timeout=self._timeout,
+            trust_env=False,
+            verify=tls_context(),
         )
         response.raise_for_status()
         statuses = response.json()["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]

@@ -22,6 +22,7 @@ from wallet.chains.models import ScanCursor
 from wallet.db.models.ledger import LedgerAccount, LedgerBalance
 from wallet.db.models.ops import OutboxMessage
 from wallet.db.models.settlement import Payout, PayoutStatus
+from wallet.http import tls_context
 from wallet.rates.models import MEDIAN_SOURCE, AssetPause, RateHistory
 
 OPEN_PAYOUT = (
@@ -215,7 +216,9 @@ def dagster_health(
     """Daemon heartbeats and recent failed runs from Dagster's GraphQL API."""
     base = url.rstrip("/")
     try:
-        with httpx.Client(timeout=timeout_s, trust_env=False, transport=transport) as client:
+        with httpx.Client(
+            timeout=timeout_s, trust_env=False, transport=transport, verify=tls_context()
+        ) as client:
             response = client.post(f"{base}/graphql", json={"query": DAGSTER_QUERY})
         response.raise_for_status()
         data = response.json().get("data") or {}

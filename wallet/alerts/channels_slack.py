@@ -17,6 +17,7 @@ import httpx
 from pydantic import SecretStr
 
 from wallet.alerts.core import Alert, Severity
+from wallet.http import tls_context
 
 log = logging.getLogger("wallet.alerts")
 
@@ -55,6 +56,7 @@ class SlackChannel:
                 json=slack_payload(alert, event),
                 timeout=self._timeout,
                 trust_env=False,
+                verify=tls_context(),
             )
             if response.status_code >= 300:
                 log.warning("slack alert delivery refused: HTTP %s", response.status_code)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.alerts.models import AlertIncident, IncidentStatus
 from wallet.db.base import utcnow
+from wallet.http import tls_context
 
 log = logging.getLogger("wallet.alerts")
 
@@ -105,7 +106,12 @@ class WebhookChannel:
             headers["X-TaskForce-Signature"] = digest
         try:
             httpx.post(
-                self._url, content=body, headers=headers, timeout=self._timeout, trust_env=False
+                self._url,
+                content=body,
+                headers=headers,
+                timeout=self._timeout,
+                trust_env=False,
+                verify=tls_context(),
             )
         except httpx.HTTPError as exc:  # an alert channel outage must not break the caller
             log.warning("alert webhook delivery failed: %s", type(exc).__name__)

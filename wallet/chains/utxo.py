@@ -46,6 +46,7 @@ from wallet.chains.base import (
 from wallet.chains.networks import ChainNetwork
 from wallet.custody.errors import ChainError, InsufficientOnChainFunds
 from wallet.custody.signer import Signer
+from wallet.http import tls_context
 
 COIN = Decimal(100_000_000)
 NOT_FOUND = -5  # RPC_INVALID_ADDRESS_OR_KEY: no such transaction/block
@@ -83,7 +84,9 @@ class UtxoAdapter:
         self.chain = net.chain
         self.net = net
         self.batch = batch
-        self._http = httpx.Client(base_url=bare, auth=auth, timeout=timeout_s, transport=transport)
+        self._http = httpx.Client(
+            base_url=bare, auth=auth, timeout=timeout_s, transport=transport, verify=tls_context()
+        )
         self._ids = 0
         self.dust, self.min_relay = _LIMITS[net.chain]
 

@@ -50,6 +50,7 @@ from wallet.db.models.ops import OutboxMessage, OutboxStatus
 from wallet.db.models.payments import Payment, PaymentEvent
 from wallet.db.session import transaction
 from wallet.db.tail import settled_payment_events
+from wallet.http import tls_context
 from wallet.merchants import sealed
 from wallet.merchants.config import MerchantConfig
 from wallet.merchants.errors import InvalidInput, MerchantNotFound
@@ -601,6 +602,7 @@ def deliver_due(
         follow_redirects=False,  # a redirect could point the signed body anywhere
         trust_env=False,
         transport=transport,
+        verify=tls_context(),
     ) as client:
         for _ in range(limit):
             at = now()

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from wallet.http import tls_context
+
 CHAINS = ("ethereum", "solana", "bitcoin", "dogecoin")
 
 
@@ -64,7 +66,9 @@ def json_rpc(url: str, method: str, params: list[Any], timeout_s: float) -> Any:
     """One JSON-RPC 2.0 call; raises on transport errors and RPC errors."""
     clean, auth = split_credentials(url)
     body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-    response = httpx.post(clean, json=body, auth=auth, timeout=timeout_s, trust_env=False)
+    response = httpx.post(
+        clean, json=body, auth=auth, timeout=timeout_s, trust_env=False, verify=tls_context()
+    )
     if response.status_code >= 400 and not response.content.startswith(b"{"):
         raise RuntimeError(f"HTTP {response.status_code}")
     doc = response.json()
@@ -106,7 +110,9 @@ def http_ok(url: str, timeout_s: float, path: str = "") -> ProbeResult:
     """A GET that must answer 2xx (exchange ``/api/v3/ping`` and the like)."""
 
     def check() -> tuple[bool, str, None]:
-        response = httpx.get(url.rstrip("/") + path, timeout=timeout_s, trust_env=False)
+        response = httpx.get(
+            url.rstrip("/") + path, timeout=timeout_s, trust_env=False, verify=tls_context()
+        )
         ok = 200 <= response.status_code < 300
         return ok, f"HTTP {response.status_code}", None
 

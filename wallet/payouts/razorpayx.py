@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from wallet.http import tls_context
 from wallet.payouts.errors import (
     PayoutAuthError,
     PayoutError,
@@ -177,6 +178,7 @@ class RazorpayXClient:
             auth=httpx.BasicAuth(key_id, key_secret),
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             transport=transport,
+            verify=tls_context(),
             trust_env=False,  # never route payouts through an ambient proxy
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )

@@ -19,6 +19,7 @@ import httpx
 
 from wallet.assets import REGISTRY
 from wallet.db.base import utcnow
+from wallet.http import tls_context
 from wallet.rates.books import Market, OrderBook, parse_decimal
 from wallet.rates.errors import RateSourceError
 from wallet.rates.routes import BookKey, book_key
@@ -45,7 +46,9 @@ class SpotVenueClient:
 
     def __init__(self, venue: str, base_url: str, *, client: httpx.Client | None = None) -> None:
         self.venue = venue
-        self._client = client or httpx.Client(base_url=base_url, timeout=DEFAULT_TIMEOUT)
+        self._client = client or httpx.Client(
+            base_url=base_url, timeout=DEFAULT_TIMEOUT, verify=tls_context()
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -86,7 +89,9 @@ class CoinbaseClient:
     """Coinbase Exchange public ticker."""
 
     def __init__(self, base_url: str, *, client: httpx.Client | None = None) -> None:
-        self._client = client or httpx.Client(base_url=base_url, timeout=DEFAULT_TIMEOUT)
+        self._client = client or httpx.Client(
+            base_url=base_url, timeout=DEFAULT_TIMEOUT, verify=tls_context()
+        )
 
     def close(self) -> None:
         self._client.close()
