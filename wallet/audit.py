@@ -16,6 +16,24 @@ from sqlalchemy.orm import Session
 from wallet.db.models.ops import AuditLog
 
 
+def entry(
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str | int,
+    data: dict[str, Any] | None = None,
+) -> AuditLog:
+    """One audit row, not yet added: for callers that write several in one flush."""
+    return AuditLog(
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        data=dict(data or {}),
+    )
+
+
 def record(
     session: Session,
     *,
@@ -26,12 +44,8 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> AuditLog:
     """Append one audit row (flushed, so it fails here if it is invalid)."""
-    row = AuditLog(
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        data=dict(data or {}),
+    row = entry(
+        actor=actor, action=action, subject_type=subject_type, subject_id=subject_id, data=data
     )
     session.add(row)
     session.flush()

@@ -23,12 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from wallet.db.base import utcnow
 from wallet.db.models.ops import IdempotencyKey
 from wallet.errors import IdempotencyInFlight, IdempotencyKeyReused, WalletError
 
@@ -71,32 +73,65 @@ def _replay(row: IdempotencyKey, request_hash: str) -> StoredResponse:
     return StoredResponse(row.response_status, row.response_body)
 
 
-def claim(session: Session, *, user_id: int, key: str, request_hash: str) -> StoredResponse | None:
+def _insert_claim(session: Session, user_id: int, key: str, request_hash: str) -> bool:
+    """``INSERT … ON CONFLICT DO NOTHING``: True if this call made the claim row.
+
+    A concurrent first request still in its transaction makes this wait for
+    its outcome (PostgreSQL's unique-index wait), so it never errors.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    made = session.execute(
+        insert(IdempotencyKey)
+        .values(user_id=user_id, key=key, request_hash=request_hash, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[IdempotencyKey.user_id, IdempotencyKey.key])
+        .returning(IdempotencyKey.id)
+    ).scalar()
+    return made is not None
+
+
+def claim(
+    session: Session,
+    *,
+    user_id: int,
+    key: str,
+    request_hash: str,
+    stale_after: timedelta | None = None,
+) -> StoredResponse | None:
     """Claim ``key`` for this request, or return the response to replay.
 
     ``None`` means "first time: do the work, then :func:`store_response`".
+    ``stale_after``: a claim of the same request still without a response
+    after this long belongs to a process that died mid-request (its work
+    rolled back); it is released and claimed afresh.
     """
     _check_key(key)
-    existing = _find(session, user_id, key)
-    if existing is not None:
-        return _replay(existing, request_hash)
-    try:
-        with session.begin_nested():
-            session.add(IdempotencyKey(user_id=user_id, key=key, request_hash=request_hash))
-    except IntegrityError:
-        # Lost the race to a concurrent request that has committed by now.
+    for _attempt in range(2):
+        if _insert_claim(session, user_id, key, request_hash):
+            return None
         row = _find(session, user_id, key)
         if row is None:
-            raise
+            continue  # released between our insert and our read: claim again
+        if (
+            stale_after is not None
+            and row.response_status is None
+            and row.request_hash == request_hash
+            and utcnow() - row.created_at > stale_after
+        ):
+            session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == row.id))
+            session.expunge(row)
+            continue
         return _replay(row, request_hash)
-    return None
+    raise IdempotencyInFlight("a request with this Idempotency-Key is still running")
 
 
 def store_response(session: Session, *, user_id: int, key: str, status: int, body: Any) -> None:
-    """Record the response for a claimed key (same transaction as the work)."""
-    row = _find(session, user_id, key)
-    if row is None:
+    """Record the response for a claimed key (one ``UPDATE``)."""
+    stored = session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .values(response_status=status, response_body=body)
+        .execution_options(synchronize_session=False)
+    )
+    if stored.rowcount != 1:  # type: ignore[attr-defined]
         raise WalletError("store_response without a claim", code="idempotency_not_claimed")
-    row.response_status = status
-    row.response_body = body
-    session.flush()

@@ -83,15 +83,18 @@ def authenticate_token(
     if not isinstance(token, str) or _TOKEN_RE.fullmatch(token) is None:
         return None
     now = now or utcnow()
-    row = session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+    # One indexed lookup (token_hash is unique) for the token and its owner.
+    found = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
     ).one_or_none()
-    if row is None or row.revoked_at is not None:
+    if found is None:
+        return None
+    row, user = found.tuple()
+    if row.revoked_at is not None:
         return None
     if row.expires_at is not None and row.expires_at <= now:
-        return None
-    user = session.get(User, row.user_id)
-    if user is None:
         return None
     if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
         row.last_used_at = now

@@ -80,17 +80,15 @@ def compute_tds(
     )
 
 
-def _aggregate(session: Session, user_id: int, fy: str) -> int:
-    total = session.scalar(
-        select(func.coalesce(func.sum(TdsRecord.consideration_paise), 0)).where(
+def _aggregate_and_pan(session: Session, user_id: int, fy: str) -> tuple[int, str | None]:
+    """The payer's consideration so far in ``fy`` and their PAN, in one read."""
+    pan = select(KycProfile.pan).where(KycProfile.user_id == user_id).scalar_subquery()
+    row = session.execute(
+        select(func.coalesce(func.sum(TdsRecord.consideration_paise), 0), pan).where(
             TdsRecord.user_id == user_id, TdsRecord.financial_year == fy
         )
-    )
-    return int(total or 0)
-
-
-def _pan(session: Session, user_id: int) -> str | None:
-    return session.scalar(select(KycProfile.pan).where(KycProfile.user_id == user_id))
+    ).one()
+    return int(row[0] or 0), row[1]
 
 
 def tds_for(
@@ -106,10 +104,11 @@ def tds_for(
     Reads only; :func:`record_tds` fixes the amount when the payment is made.
     """
     fy = financial_year(now)
+    aggregate, pan = _aggregate_and_pan(session, user.id, fy)
     return compute_tds(
         amount_inr_paise,
-        aggregate_before_paise=_aggregate(session, user.id, fy),
-        pan=_pan(session, user.id),
+        aggregate_before_paise=aggregate,
+        pan=pan,
         fy=fy,
         config=config or TaxConfig(),
     )
@@ -127,11 +126,9 @@ def record_tds(
     """Fix the TDS of one payment (idempotent: a second call returns the first row).
 
     The user's row is locked first so that two payments of one payer add up
-    against the threshold one after the other.
+    against the threshold one after the other (and a retry finds the first
+    row once it holds the lock).
     """
-    existing = session.scalar(select(TdsRecord).where(TdsRecord.payment_id == payment_id))
-    if existing is not None:
-        return existing
     session.scalars(select(User.id).where(User.id == user.id).with_for_update()).one()
     existing = session.scalar(select(TdsRecord).where(TdsRecord.payment_id == payment_id))
     if existing is not None:

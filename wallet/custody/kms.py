@@ -77,8 +77,9 @@ class LocalKeyManager:
     """In-process KMS over the master key; older keys may be kept to unwrap only.
 
     ``previous`` lists retired master keys during a rotation: they unwrap
-    old data keys, and :func:`wallet.custody.vault.rotate_master_key`
-    re-wraps those under the current key.
+    old data keys, and :func:`wallet.custody.rotation.rotate_all` re-wraps
+    those under the current key. Processes build it with
+    :func:`wallet.devkeys.platform_kms`.
     """
 
     __slots__ = ("_current", "_keys")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -35,13 +36,13 @@ from sqlalchemy.orm import Session
 
 from wallet.assets import get_asset
 from wallet.db.base import utcnow
-from wallet.db.models.payments import Payment, PaymentSource, Quote, QuoteStatus
+from wallet.db.models.payments import Payment, PaymentEvent, PaymentSource, Quote, QuoteStatus
 from wallet.db.models.users import Merchant, MerchantStatus, User, UserStatus
 from wallet.errors import InvalidAmount, WalletError
 from wallet.ledger import place_hold, user_wallet, void_hold
 from wallet.merchants.links import consume_link
 from wallet.payments.states import PaymentStatus
-from wallet.payments.transitions import open_payment, transition
+from wallet.payments.transitions import Step, advance, open_payment
 from wallet.quotes import QuoteCalculation, QuoteExpired, QuoteRequest
 from wallet.risk import RiskConfig, RiskDecision, RiskDecisionKind, assess_payment
 
@@ -162,6 +163,20 @@ def _merchant_for(session: Session, vpa: str) -> int | None:
     ).first()
 
 
+@dataclass
+class OpenedPayment:
+    """What :func:`open_payment_for_quote` did: enough to answer without reading back.
+
+    ``created`` is False when the quote already had this payment (a
+    retry); ``timeline`` then is empty, and the caller reads the stored one.
+    """
+
+    payment: Payment
+    quote: Quote
+    created: bool
+    timeline: list[PaymentEvent] = field(default_factory=list)
+
+
 def create_payment(
     session: Session,
     user_id: int,
@@ -174,6 +189,35 @@ def create_payment(
     device_id: str | None = None,
     risk_config: RiskConfig | None = None,
 ) -> Payment:
+    """Open the payment for a quote, in the caller's transaction.
+
+    :func:`open_payment_for_quote` with only the payment returned; see there.
+    """
+    return open_payment_for_quote(
+        session,
+        user_id,
+        quote_id,
+        source,
+        now=now,
+        assign_deposit=assign_deposit,
+        actor=actor,
+        device_id=device_id,
+        risk_config=risk_config,
+    ).payment
+
+
+def open_payment_for_quote(
+    session: Session,
+    user_id: int,
+    quote_id: str,
+    source: PaymentSource | str,
+    *,
+    now: datetime | None = None,
+    assign_deposit: DepositAssigner | None = None,
+    actor: str | None = None,
+    device_id: str | None = None,
+    risk_config: RiskConfig | None = None,
+) -> OpenedPayment:
     """Open the payment for a quote, in the caller's transaction.
 
     Raises ``quote_not_found``, ``quote_expired`` (nothing moved),
@@ -202,7 +246,7 @@ def create_payment(
     if existing is not None:
         if existing.source is not src:
             raise PaymentConflict("this quote was already paid from another source")
-        return existing
+        return OpenedPayment(existing, quote, created=False)
     if quote.status is not QuoteStatus.ISSUED or now >= quote.expires_at:
         raise QuoteExpired(
             f"the quote expired at {quote.expires_at.isoformat()}; request a new quote"
@@ -220,6 +264,7 @@ def create_payment(
         amount_inr_paise=quote.amount_inr_paise,
         source=src,
     )
+    opened = OpenedPayment(payment, quote, created=True)
     if src is PaymentSource.CUSTODIAL:
         # First, so an unaffordable payment leaves nothing behind (the hold refuses).
         place_hold(
@@ -229,12 +274,18 @@ def create_payment(
             quote.amount_minor,
             ref=hold_ref(payment.id),
         )
-    open_payment(session, payment, actor=actor, reason="payment opened on quote " + quote.id)
+    quote.status = QuoteStatus.ACCEPTED  # flushed with the payment's insert
+    open_payment(
+        session,
+        payment,
+        actor=actor,
+        reason="payment opened on quote " + quote.id,
+        timeline=opened.timeline,
+    )
     if quote.merchant_link_id is not None:
         # Same transaction as the payment: a link already used (or expired)
         # refuses with ``link_unavailable`` and nothing above is kept.
         consume_link(session, quote.merchant_link_id, payment.id, now=now)
-    quote.status = QuoteStatus.ACCEPTED
     decision = assess_payment(
         session,
         user,
@@ -246,53 +297,44 @@ def create_payment(
         payment_id=payment.id,
         amount_minor=payment.amount_minor,
         config=risk_config,
+        new_payment=True,
     )
     if decision.decision is RiskDecisionKind.DECLINE:
         raise PaymentDeclined(_decline_message(decision), code=decision.reasons[0])
     if SANCTIONS_HIT in decision.reasons:
-        return _refuse_sanctioned(session, payment, decision, actor=actor)
+        _refuse_sanctioned(session, payment, decision, timeline=opened.timeline)
+        return opened
     if src is PaymentSource.CUSTODIAL:
-        transition(
-            session,
-            payment.id,
-            PaymentStatus.AWAITING_FUNDS,
-            "paying from the platform wallet",
-            actor=actor,
-        )
-        transition(
-            session,
-            payment.id,
-            PaymentStatus.DETECTED,
-            "amount held on the payer's balance",
-            actor=actor,
-        )
-        transition(
-            session,
-            payment.id,
-            PaymentStatus.CONFIRMED,
-            "custodial hold is final: internal transfer, no chain confirmation to wait for",
-            actor=actor,
-        )
+        # One guarded move through every step, each with its own event and audit row.
+        steps = [
+            Step(PaymentStatus.AWAITING_FUNDS, "paying from the platform wallet"),
+            Step(PaymentStatus.DETECTED, "amount held on the payer's balance"),
+            Step(
+                PaymentStatus.CONFIRMED,
+                "custodial hold is final: internal transfer, no chain confirmation to wait for",
+            ),
+        ]
         if decision.decision is RiskDecisionKind.HOLD_FOR_REVIEW:
-            transition(
-                session,
-                payment.id,
-                PaymentStatus.HELD_FOR_REVIEW,
-                "risk review: " + ", ".join(decision.reasons),
-                actor="system:risk",
+            steps.append(
+                Step(
+                    PaymentStatus.HELD_FOR_REVIEW,
+                    "risk review: " + ", ".join(decision.reasons),
+                    actor="system:risk",
+                )
             )
+        advance(session, payment.id, steps, actor=actor, timeline=opened.timeline)
     else:
         if assign_deposit is not None:
             payment.deposit_address = assign_deposit(session, payment)
-        transition(
+        advance(
             session,
             payment.id,
-            PaymentStatus.AWAITING_FUNDS,
-            "waiting for the payer's transfer",
+            [Step(PaymentStatus.AWAITING_FUNDS, "waiting for the payer's transfer")],
             actor=actor,
+            timeline=opened.timeline,
         )
     session.flush()
-    return payment
+    return opened
 
 
 def _decline_message(decision: RiskDecision) -> str:
@@ -305,18 +347,23 @@ def _decline_message(decision: RiskDecision) -> str:
 
 
 def _refuse_sanctioned(
-    session: Session, payment: Payment, decision: RiskDecision, *, actor: str
+    session: Session, payment: Payment, decision: RiskDecision, *, timeline: list[PaymentEvent]
 ) -> Payment:
     """Stop a payment whose counterparty is listed: no funds held, a case for review."""
     if payment.source is PaymentSource.CUSTODIAL:
         void_hold(session, hold_ref(payment.id))
     cases = ", ".join(str(c) for c in decision.case_ids)
-    transition(
+    advance(
         session,
         payment.id,
-        PaymentStatus.FAILED,
-        f"{SANCTIONS_HIT}: counterparty on the sanctions list; review case {cases}",
+        [
+            Step(
+                PaymentStatus.FAILED,
+                f"{SANCTIONS_HIT}: counterparty on the sanctions list; review case {cases}",
+            )
+        ],
         actor="system:risk",
+        timeline=timeline,
     )
     session.flush()
     return payment

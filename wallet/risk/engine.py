@@ -12,7 +12,9 @@ withdrawal is signed, inside the caller's transaction. In order:
    (:mod:`wallet.risk.limits`); a refusal declines with the limit's code
    (e.g. ``limit_user_day_amount``) and reserves nothing.
 5. AML patterns (:mod:`wallet.risk.aml`): each adds points and raises a
-   case; a score at or above ``hold_score`` holds the payment.
+   case; a score at or above ``hold_score`` holds the payment. (Their
+   reads run before step 4's reservation, which locks shared counter rows
+   until the caller commits; their cases are raised only after it.)
 
 Hard refusals (1–4) carry score 100. The decision, score and reasons are
 stored once per payment in ``payment_risk``; assessing the same payment
@@ -245,6 +247,7 @@ def assess_payment(
     amount_minor: int | None = None,
     counterparty_addresses: Sequence[tuple[str, str]] = (),
     config: RiskConfig | None = None,
+    new_payment: bool = False,
 ) -> RiskDecision:
     """Decide whether ``user`` may pay ``amount_inr_paise`` to ``payee_vpa`` in ``asset``.
 
@@ -253,14 +256,16 @@ def assess_payment(
     (returned in the decision). ``amount_minor`` is the crypto amount, for
     the deposit-then-spend check; it defaults to the payment row's.
     ``counterparty_addresses`` are ``(chain, address)`` pairs known to be
-    on the other side (e.g. the payer's source address). Invalid amounts
-    raise ``invalid_amount`` and change nothing.
+    on the other side (e.g. the payer's source address). ``new_payment``:
+    the payment row was inserted in this transaction, so no decision can be
+    stored for it yet (skips that read). Invalid amounts raise
+    ``invalid_amount`` and change nothing.
     """
     amount = check_amount(amount_inr_paise)
     cfg = config or RiskConfig()
     vpa = normalise_vpa(payee_vpa)
     if payment_id is not None:
-        stored = _stored(session, payment_id)
+        stored = None if new_payment else _stored(session, payment_id)
         if stored is not None:
             return stored
         if amount_minor is None:
@@ -365,10 +370,13 @@ def _assess(
         return _sanctions_decision(session, found, subject_id, now)
     if amount > cfg.tier_per_payment(user.kyc_tier):
         return _decline("limit_tier_per_payment")
+    # The AML reads first: the reservation locks shared counter rows (the global
+    # limits) until the caller commits, so as little as possible runs after it.
+    found_flags = flags()
     try:
         reserve_limits(
             session, ref=ref, user_id=user.id, rules=rules(), amount_paise=amount, now=now
         )
     except LimitExceeded as exc:
         return _decline(exc.reason)
-    return _score(session, flags(), cfg, subject_id, ref, now)
+    return _score(session, found_flags, cfg, subject_id, ref, now)

@@ -6,25 +6,31 @@ Each limit is a :class:`LimitRule`: a scope and key (``user``/``42``,
 ceiling on the count and/or the INR sum. Usage lives in ``risk_counters``,
 one row per (scope, key, period, window_start).
 
-**Why it cannot be exceeded concurrently.** A reservation makes sure each
-row exists (``INSERT … ON CONFLICT DO NOTHING``) and then takes from it
-with one conditional statement::
+**Why it cannot be exceeded concurrently.** A reservation takes from every
+rule's row with one conditional upsert (one statement for all rules)::
 
-    UPDATE risk_counters SET used_count = used_count + 1,
-                             used_paise = used_paise + :amount
-     WHERE <row> AND used_count + 1 <= :max_count
-                 AND used_paise + :amount <= :max_paise
-    RETURNING used_count
+    INSERT INTO risk_counters (scope, key, period, window_start, used_count, used_paise)
+    VALUES (<rule 1>, 1, :amount), (<rule 2>, 1, :amount), …
+    ON CONFLICT (scope, key, period, window_start) DO UPDATE
+       SET used_count = risk_counters.used_count + 1,
+           used_paise = risk_counters.used_paise + excluded.used_paise
+     WHERE CASE WHEN <row is rule 1> THEN used_count + 1 <= :max_count_1
+                                      AND used_paise + :amount <= :max_paise_1
+                WHEN … END
+    RETURNING scope, key, period
 
-On PostgreSQL the row lock makes concurrent updates queue, and under READ
-COMMITTED each waiter re-evaluates the ``WHERE`` against the committed row,
-so the check and the increment are one atomic step. On SQLite writers are
-already serialised by ``BEGIN IMMEDIATE``. No row matched means a ceiling
-would be crossed: the savepoint rolls back every counter this reservation
-touched, so a refusal changes nothing. Rows are touched in one global
-order (sorted rule keys) so two reservations never deadlock.
+On PostgreSQL ``ON CONFLICT DO UPDATE`` locks the existing row and
+evaluates the ``WHERE`` against its latest committed version (whatever the
+snapshot), so the check and the increment are one atomic step and
+concurrent reservations queue on the row. On SQLite writers are already
+serialised by ``BEGIN IMMEDIATE``. A row that does not come back, or a new
+row whose single use is already over its ceiling, means a ceiling would be
+crossed: the savepoint rolls back every counter this reservation touched,
+so a refusal changes nothing. Rows are touched in one global order (the
+``VALUES`` in sorted rule keys) so two reservations never deadlock.
 
-A reservation is recorded under our own ``ref`` (retries reserve once) and
+A reservation is recorded under our own ``ref`` (retries reserve once;
+the reservation row is inserted first, so a retry touches no counter) and
 can be released if the payment fails before funds move.
 """
 
@@ -36,10 +42,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import TextClause, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
+from wallet.db.base import UTCDateTime
 from wallet.errors import InvalidAmount
 from wallet.risk.errors import LimitExceeded, ReservationNotFound
 from wallet.risk.models import LimitCounter, LimitReservation, ReservationStatus
@@ -118,37 +124,93 @@ def _row_filter(scope: str, key: str, period: str, start: datetime) -> list[Any]
     ]
 
 
-def _take(session: Session, rule: LimitRule, start: datetime, amount: int) -> bool:
-    """Add one use and ``amount`` paise to the rule's row, if both stay within bounds."""
-    insert = _insert(session)
-    session.execute(
-        insert(LimitCounter)
-        .values(
-            scope=rule.scope,
-            key=rule.key,
-            period=rule.period.value,
-            window_start=start,
-            used_count=0,
-            used_paise=0,
+# The upsert's text per shape of the rule list (which ceilings each row has):
+# SQLAlchemy does not cache multi-row VALUES, and compiling it per payment
+# cost more than running it. A handful of shapes exist (payment, withdrawal,
+# with or without a device).
+_Shape = tuple[tuple[bool, bool], ...]
+_UPSERTS: dict[_Shape, TextClause] = {}
+
+
+def _upsert(shape: _Shape) -> TextClause:
+    """``INSERT … ON CONFLICT DO UPDATE … WHERE`` for one row per rule (PostgreSQL and SQLite)."""
+    found = _UPSERTS.get(shape)
+    if found is not None:
+        return found
+    values, whens, typed = [], [], []
+    for i, (has_count, has_paise) in enumerate(shape):
+        values.append(f"(:s{i}, :k{i}, :p{i}, :w{i}, 1, :amount)")
+        typed.append(bindparam(f"w{i}", type_=UTCDateTime()))
+        checks = []
+        if has_count:
+            checks.append(f"risk_counters.used_count + 1 <= :c{i}")
+        if has_paise:
+            checks.append(f"risk_counters.used_paise + :amount <= :m{i}")
+        row = (
+            f'risk_counters.scope = :s{i} AND risk_counters."key" = :k{i} '
+            f"AND risk_counters.period = :p{i}"
         )
-        .on_conflict_do_nothing()
+        whens.append(f"WHEN {row} THEN ({' AND '.join(checks) or 'true'})")
+    # Only placeholders are joined in: every value is a bound parameter.
+    sql = " ".join(
+        [
+            "INSERT INTO risk_counters",
+            '(scope, "key", period, window_start, used_count, used_paise)',
+            "VALUES",
+            ", ".join(values),
+            'ON CONFLICT (scope, "key", period, window_start) DO UPDATE SET',
+            "used_count = risk_counters.used_count + 1,",
+            "used_paise = risk_counters.used_paise + excluded.used_paise",
+            "WHERE CASE",
+            " ".join(whens),
+            "ELSE true END",
+            'RETURNING scope, "key", period',
+        ]
     )
-    conditions = _row_filter(rule.scope, rule.key, rule.period.value, start)
-    if rule.max_count is not None:
-        conditions.append(LimitCounter.used_count + 1 <= rule.max_count)
-    if rule.max_paise is not None:
-        conditions.append(LimitCounter.used_paise + amount <= rule.max_paise)
-    taken = session.execute(
-        update(LimitCounter)
-        .where(*conditions)
-        .values(
-            used_count=LimitCounter.used_count + 1,
-            used_paise=LimitCounter.used_paise + amount,
+    clause = text(sql).bindparams(*typed)
+    _UPSERTS[shape] = clause
+    return clause
+
+
+def _take_all(
+    session: Session, rows: Sequence[tuple[LimitRule, datetime]], amount: int
+) -> set[tuple[str, str, str]]:
+    """Add one use and ``amount`` to every row that stays within its rule; the rows taken.
+
+    One statement, rows in the given (lock) order. A row that does not
+    exist yet is created with this one use (the caller checks a single use
+    against the ceilings itself).
+    """
+    shape = tuple((rule.max_count is not None, rule.max_paise is not None) for rule, _ in rows)
+    params: dict[str, Any] = {"amount": amount}
+    for i, (rule, start) in enumerate(rows):
+        params.update(
+            {
+                f"s{i}": rule.scope,
+                f"k{i}": rule.key,
+                f"p{i}": rule.period.value,
+                f"w{i}": start,
+                f"c{i}": rule.max_count,
+                f"m{i}": rule.max_paise,
+            }
         )
-        .returning(LimitCounter.used_count)
-        .execution_options(synchronize_session=False)
-    ).first()
-    return taken is not None
+    return {(str(a), str(b), str(c)) for a, b, c in session.execute(_upsert(shape), params)}
+
+
+def _alone_over(rule: LimitRule, amount: int) -> bool:
+    """Whether one use of ``amount`` crosses the rule's ceiling even on an empty window."""
+    return (rule.max_count is not None and rule.max_count < 1) or (
+        rule.max_paise is not None and amount > rule.max_paise
+    )
+
+
+class _Refused(Exception):
+    """Internal: rolls the reservation's savepoint back; carries the refusing rule."""
+
+    def __init__(self, rule: LimitRule, start: datetime) -> None:
+        super().__init__(rule.reason("limit"))
+        self.rule = rule
+        self.start = start
 
 
 def _refusal(session: Session, rule: LimitRule, start: datetime, amount: int) -> LimitExceeded:
@@ -198,39 +260,52 @@ def reserve_limits(
     """Take ``amount_paise`` and one use from every rule's window, or nothing.
 
     Raises :class:`LimitExceeded` (code ``limit_exceeded``, ``reason`` the
-    first refusing limit) with every counter unchanged. A second call with
-    the same ``ref`` returns the first reservation and takes nothing more.
+    first refusing limit in lock order) with every counter unchanged. A
+    second call with the same ``ref`` returns the first reservation and
+    takes nothing more.
     """
     amount = check_amount(amount_paise)
-    existing = _find(session, ref)
-    if existing is not None:
-        return Reservation.from_row(existing)
-    ordered = _ordered(rules)
-    touched: list[list[str]] = []
+    rows = [(rule, window_start(rule.period, now)) for rule in _ordered(rules)]
+    touched = [[rule.scope, rule.key, rule.period.value, start.isoformat()] for rule, start in rows]
+    insert = _insert(session)
     try:
         with session.begin_nested():
-            for rule in ordered:
-                start = window_start(rule.period, now)
-                if not _take(session, rule, start, amount):
-                    raise _refusal(session, rule, start, amount)
-                touched.append([rule.scope, rule.key, rule.period.value, start.isoformat()])
-            row = LimitReservation(
-                ref=ref,
-                user_id=user_id,
-                amount_paise=amount,
-                counters=touched,
-                status=ReservationStatus.RESERVED,
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        # A concurrent call with the same ref won; ours was rolled back whole.
-        won = _find(session, ref)
-        if won is None:
-            raise
-        return Reservation.from_row(won)
-    return Reservation.from_row(row)
+            # The reservation first: a retry (or a concurrent twin, once it
+            # commits) finds its ref taken and touches no counter.
+            new_id = session.execute(
+                insert(LimitReservation)
+                .values(
+                    ref=ref,
+                    user_id=user_id,
+                    amount_paise=amount,
+                    counters=touched,
+                    status=ReservationStatus.RESERVED,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=[LimitReservation.ref])
+                .returning(LimitReservation.id)
+            ).scalar()
+            if new_id is not None and rows:
+                taken = _take_all(session, rows, amount)
+                for rule, start in rows:
+                    if (rule.scope, rule.key, rule.period.value) not in taken or _alone_over(
+                        rule, amount
+                    ):
+                        raise _Refused(rule, start)
+    except _Refused as refused:
+        raise _refusal(session, refused.rule, refused.start, amount) from None
+    if new_id is None:
+        existing = _find(session, ref)
+        if existing is None:  # pragma: no cover - the conflicting row is committed or ours
+            raise ReservationNotFound(f"limit reservation {ref!r} vanished")
+        return Reservation.from_row(existing)
+    return Reservation(
+        ref=ref,
+        user_id=user_id,
+        amount_paise=amount,
+        status=ReservationStatus.RESERVED,
+        counters=tuple((a, b, c, d) for a, b, c, d in touched),
+    )
 
 
 def _find(session: Session, ref: str, *, lock: bool = False) -> LimitReservation | None:

@@ -33,12 +33,10 @@ from typing import Any, TypeVar, cast
 
 from flask import Response, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete
 from werkzeug.exceptions import HTTPException
 
 from wallet import idempotency
-from wallet.db.base import utcnow
 from wallet.db.models.ops import IdempotencyKey
 from wallet.errors import IdempotencyInFlight, WalletError
 from webapp.api.authn import api_user
@@ -59,12 +57,6 @@ def request_fingerprint() -> str:
     return idempotency.hash_request(request.method, request.path, body)
 
 
-def _row(db: Session, user_id: int, key: str) -> IdempotencyKey | None:
-    return db.scalars(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-    ).one_or_none()
-
-
 def _replayed(stored: idempotency.StoredResponse) -> Response:
     body = b"" if stored.body is None else jsonify(stored.body).get_data()
     response = make_response(body, stored.status)
@@ -78,16 +70,11 @@ def _claim(user_id: int, key: str, fingerprint: str) -> Response | None:
     """Claim ``key`` for this request, or the response to give instead."""
     try:
         with unit_of_work() as db:
-            row = _row(db, user_id, key)
-            if (
-                row is not None
-                and row.response_status is None
-                and row.request_hash == fingerprint
-                and utcnow() - row.created_at > STALE_CLAIM
-            ):
-                db.delete(row)  # its process died mid-request; nothing was committed
-                db.flush()
-            stored = idempotency.claim(db, user_id=user_id, key=key, request_hash=fingerprint)
+            # A claim older than STALE_CLAIM without a response: its process
+            # died mid-request and nothing was committed; it is released.
+            stored = idempotency.claim(
+                db, user_id=user_id, key=key, request_hash=fingerprint, stale_after=STALE_CLAIM
+            )
     except IdempotencyInFlight:
         raise IdempotencyInFlight(
             f"a request with this {HEADER} is still being processed; retry shortly",

@@ -17,6 +17,7 @@ from webapp.api.blueprint import bp
 from webapp.api.idempotency import idempotent
 from webapp.api.spec import documented
 from webapp.api.validation import parse_body
+from webapp.device import device_header, header_device_id
 from webapp.pay import service
 from webapp.pay.schemas import (
     PaymentList,
@@ -56,6 +57,7 @@ def _detail_or_404(payment_id: str) -> service.PaymentDetail:
 @bp.post("/payments")
 @require_auth
 @limited("api")
+@device_header
 @idempotent
 @documented(
     summary="Pay a quote",
@@ -65,7 +67,8 @@ def _detail_or_404(payment_id: str) -> service.PaymentDetail:
     description="Refusals, each changing nothing: `quote_not_found` (404), `quote_expired` "
     "(409, request a new quote), `insufficient_funds` (409, custodial), `payment_conflict` "
     "(409, the quote was paid from the other source), `account_frozen` (403). Paying the "
-    "same quote again returns the first payment with 200.",
+    "same quote again returns the first payment with 200. A malformed `X-Device-Id` is "
+    "refused first with 400 `invalid_device_id`.",
     responses={
         200: (PaymentOut, "This quote was already paid: the existing payment."),
         201: (PaymentOut, "The payment (external: with `pay_to`)."),
@@ -74,9 +77,10 @@ def _detail_or_404(payment_id: str) -> service.PaymentDetail:
 )
 def payer_create_payment() -> ResponseReturnValue:
     body = parse_body(PaymentRequestBody)
-    payment_id, created = service.pay(api_user().id, body.quote_id, body.source)
-    out = payment_out(_detail_or_404(payment_id))
-    return jsonify(out.model_dump(mode="json")), 201 if created else 200
+    detail, created = service.pay_with_detail(
+        api_user().id, body.quote_id, body.source, device_id=header_device_id()
+    )
+    return jsonify(payment_out(detail).model_dump(mode="json")), 201 if created else 200
 
 
 @bp.get("/payments/<payment_id>")

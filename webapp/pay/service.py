@@ -32,7 +32,7 @@ from wallet.db.models.settlement import Payout
 from wallet.db.models.users import User
 from wallet.errors import WalletError
 from wallet.money import format_minor
-from wallet.payments.intake import SANCTIONS_HIT, create_payment, create_quote
+from wallet.payments.intake import SANCTIONS_HIT, create_quote, open_payment_for_quote
 from wallet.payments.states import PaymentStatus
 from wallet.quotes import QuoteCalculation, QuoteRequest
 from wallet.risk import RiskConfig
@@ -215,38 +215,58 @@ class SanctionsRefused(WalletError):
     http_status = 403
 
 
-def pay(user_id: int, quote_id: str, source: str) -> tuple[str, bool]:
+def pay(
+    user_id: int, quote_id: str, source: str, *, device_id: str | None = None
+) -> tuple[str, bool]:
     """Open the payment for a quote; ``(payment id, created now)``.
+
+    :func:`pay_with_detail` without the detail; see there.
+    """
+    detail, created = pay_with_detail(user_id, quote_id, source, device_id=device_id)
+    return detail.payment.id, created
+
+
+def pay_with_detail(
+    user_id: int, quote_id: str, source: str, *, device_id: str | None = None
+) -> tuple[PaymentDetail, bool]:
+    """Open the payment for a quote; ``(its detail, created now)``.
 
     An expired quote is refused inside :func:`create_payment` before any
     hold is placed. A new custodial payment is confirmed at once, so its
     settlement run is requested right after the commit (best effort).
     Risk: a decline raises ``payment_declined``-family codes (nothing
     kept); a sanctions hit commits the failed payment and its review case,
-    then raises ``sanctions_hit``.
+    then raises ``sanctions_hit``. ``device_id`` (the browser's cookie or the
+    API's ``X-Device-Id``) counts the payment against per-device limits.
+
+    A new payment's detail is built from the rows this transaction wrote
+    (it has no payout or credit yet), not read back; an existing one (a
+    retry) is read as :func:`payment_detail` reads it.
     """
     src = PaymentSource(source)
     with unit_of_work() as db:
-        existed = db.scalar(
-            select(Payment.id).where(Payment.quote_id == quote_id, Payment.user_id == user_id)
-        )
-        payment = create_payment(
+        opened = open_payment_for_quote(
             db,
             user_id,
             quote_id,
             src,
             assign_deposit=custody.assign_deposit if src is PaymentSource.EXTERNAL else None,
+            device_id=device_id,
             risk_config=risk_config(),
         )
-        payment_id, status = payment.id, payment.status
-        reason = payment.status_reason or ""
+        payment = opened.payment
+        status, reason = payment.status, payment.status_reason or ""
     if status is PaymentStatus.FAILED and reason.startswith(SANCTIONS_HIT):
         # After the commit: the failed payment and its review case are kept.
         raise SanctionsRefused("this payment cannot be made: it is held for compliance review")
-    created = existed is None
-    if created and status is PaymentStatus.CONFIRMED:
-        kick_settlement(payment_id)
-    return payment_id, created
+    if not opened.created:
+        detail = payment_detail(user_id, payment.id)
+        if detail is None:  # pragma: no cover - it was just read under the quote's lock
+            raise WalletError(f"payment {payment.id} vanished", code="not_found")
+        return detail, False
+    if status is PaymentStatus.CONFIRMED:
+        kick_settlement(payment.id)
+    return PaymentDetail(payment, opened.quote, list(opened.timeline), None, []), True
 
 
 @dataclass(frozen=True)

@@ -6,56 +6,127 @@ payments-table sensor. ``app.extensions["settle_now"]`` (``payment_id ->
 object``) overrides how; by default (outside tests) it is
 :func:`pipelines.submit.submit_settlement_run`, which launches the
 settlement job through Dagster's GraphQL API (settlement is idempotent, so
-a duplicate run is harmless). It is called on a daemon thread after the
-payment's transaction committed: the request never waits on it, and any
-failure only logs, because the sensor picks up every confirmed payment
-anyway (the safety net).
+a duplicate run is harmless).
+
+The request only puts the payment id on this process's queue, after the
+payment's transaction committed; one background sender per app submits
+whatever has gathered since its last submission as one run (the job takes
+a list of payment ids), so a burst of payments costs one launch, not one
+each, and the request never waits on Dagster. Any failure only logs,
+because the sensor picks up every confirmed payment anyway (the safety
+net), which also covers ids still queued when the process stops.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import threading
 from collections.abc import Callable
 
-from flask import current_app
+from flask import Flask, current_app
 
 from webapp.extensions import settings
 
 log = logging.getLogger(__name__)
 
 SettleNow = Callable[[str], object]
+SettleMany = Callable[[list[str]], object]
+
+MAX_BATCH = 100  # payment ids per submitted run
 
 
-def _dagster_submit() -> SettleNow:
+def _dagster_submit() -> SettleMany:
     s = settings()
     host, port = s.web_host, s.dagster_port
 
-    def submit(payment_id: str) -> object:
+    def submit(payment_ids: list[str]) -> object:
         from pipelines.submit import submit_settlement_run
 
-        return submit_settlement_run([payment_id], host=host, port=port)
+        return submit_settlement_run(payment_ids, host=host, port=port)
 
     return submit
 
 
-def kick_settlement(payment_id: str) -> bool:
-    """Start the settle-now submission in the background; False when none is wired."""
-    submit: SettleNow | None = current_app.extensions.get("settle_now")
-    if submit is None:
-        if current_app.testing:
-            return False  # tests wire their own; never a stray run on a shared Dagster
-        submit = _dagster_submit()
-
-    def run() -> None:
-        try:
+def _one_by_one(submit: SettleNow) -> SettleMany:
+    def each(payment_ids: list[str]) -> None:
+        for payment_id in payment_ids:
             submit(payment_id)
-        except Exception as exc:  # best effort: the payments sensor is the safety net
-            log.warning(
-                "settle-now for payment %s failed (%s); the sensor will settle it",
-                payment_id,
-                type(exc).__name__,
-            )
 
-    threading.Thread(target=run, name=f"settle-now-{payment_id[:8]}", daemon=True).start()
+    return each
+
+
+class SettleNowQueue:
+    """Payment ids waiting for their settle-now submission, and the thread that sends them."""
+
+    def __init__(
+        self, submit: SettleMany, *, source: object = None, max_batch: int = MAX_BATCH
+    ) -> None:
+        self.submit = submit
+        self.source = source  # the ``settle_now`` override it was built for (None: Dagster)
+        self.max_batch = max_batch
+        self._ids: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._sender: threading.Thread | None = None
+        self._pid = 0
+
+    def put(self, payment_id: str) -> None:
+        """Queue ``payment_id``; the sender thread starts on first use (in this process)."""
+        self._ids.put(payment_id)
+        with self._lock:
+            if self._sender is None or self._pid != os.getpid() or not self._sender.is_alive():
+                self._pid = os.getpid()
+                self._sender = threading.Thread(target=self._run, name="settle-now", daemon=True)
+                self._sender.start()
+
+    def _batch(self) -> list[str]:
+        ids = [self._ids.get()]
+        while len(ids) < self.max_batch:
+            try:
+                ids.append(self._ids.get_nowait())
+            except queue.Empty:
+                break
+        return ids
+
+    def _run(self) -> None:
+        while True:
+            ids = self._batch()
+            try:
+                self.submit(ids)
+            except Exception as exc:  # best effort: the payments sensor is the safety net
+                log.warning(
+                    "settle-now for %d payment(s) failed (%s); the sensor will settle them",
+                    len(ids),
+                    type(exc).__name__,
+                )
+
+
+def _queue(app: Flask) -> SettleNowQueue | None:
+    found: SettleNowQueue | None = app.extensions.get("settle_now_queue")
+    submit: SettleNow | None = app.extensions.get("settle_now")
+    if found is not None and found.source is submit:
+        return found
+    if submit is None:
+        if app.testing:
+            return None  # tests wire their own; never a stray run on a shared Dagster
+        many = _dagster_submit()
+    else:
+        many = _one_by_one(submit)
+    made = SettleNowQueue(many, source=submit)
+    app.extensions["settle_now_queue"] = made
+    return made
+
+
+_QUEUE_LOCK = threading.Lock()
+
+
+def kick_settlement(payment_id: str) -> bool:
+    """Queue the settle-now submission of ``payment_id``; False when none is wired."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _QUEUE_LOCK:
+        found = _queue(app)
+    if found is None:
+        return False
+    found.put(payment_id)
     return True

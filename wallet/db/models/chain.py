@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wallet.db.base import Base, MinorUnits, UTCDateTime, utcnow
@@ -43,7 +43,12 @@ class Credit(Base):
     """The one ledger credit for a chain output: G3, enforced by the unique key."""
 
     __tablename__ = "credits"
-    __table_args__ = (UniqueConstraint("chain", "txid", "idx"), positive("amount_minor"))
+    __table_args__ = (
+        UniqueConstraint("chain", "txid", "idx"),
+        positive("amount_minor"),
+        # The risk engine's deposit-then-spend check joins a payer's addresses on every payment.
+        Index("ix_credits_chain_address", "chain", "address"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     chain: Mapped[str] = mapped_column(String(32))

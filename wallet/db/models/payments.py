@@ -11,7 +11,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wallet.db.base import Base, MinorUnits, UTCDateTime, utcnow
@@ -68,7 +68,12 @@ class Payment(Base):
     """
 
     __tablename__ = "payments"
-    __table_args__ = (positive("amount_minor"), positive("amount_inr_paise"))
+    __table_args__ = (
+        positive("amount_minor"),
+        positive("amount_inr_paise"),
+        # The risk engine's fan-in check reads a payee's payments on every payment.
+        Index("ix_payments_payee_vpa_created_at", "payee_vpa", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[int] = mapped_column(IdType, ForeignKey("users.id"), index=True)
