@@ -17,9 +17,10 @@ import dagster as dg
 from assets.analytics import merchant_daily_volume, payments_fact
 from assets.chains import chain_confirmations
 from assets.compliance import monthly_tds_report, sanctions_list
-from assets.rates import exchange_rates, rates_fresh
+from assets.rates import exchange_rates, order_books, rates_fresh
 from assets.reconciliation import reconciliation_clean, reconciliation_report
 from assets.settlement import float_above_minimum, ledger_balanced, no_payment_stuck, settlements
+from pipelines import dagster_patches
 from pipelines.jobs import (
     analytics_job,
     confirmations_job,
@@ -37,19 +38,16 @@ from pipelines.resources import (
     WalletDatabase,
 )
 from pipelines.schedules import analytics_schedule, reconciliation_schedule
-from sensors.addresses import solana_pool_sensor
-from sensors.chains import CHAINS, chain_sensor, settings_adapter
-from sensors.health import (
-    float_low_sensor,
-    rates_age_sensor,
-    run_failure_alerts,
-    stuck_payments_sensor,
-)
-from sensors.merchants import merchant_webhooks_sensor
+from sensors.chains import all_chains_sensor
+from sensors.combined import housekeeping_sensor, outbox_sensor
+from sensors.health import run_failure_alerts
 from sensors.monitoring import monitoring_sensor
-from sensors.notifications import push_notifications_sensor
 from sensors.payments import payments_sensor
-from sensors.rates import rates_sensor
+from sensors.rates import order_books_sensor, rates_sensor
+
+# Sensor ticks build a DagsterInstance each: stop each one re-reading Dagster's
+# migration scripts (pipelines/dagster_patches.py says why this is safe).
+dagster_patches.install()
 
 
 def _secret(name: str) -> Any:
@@ -88,38 +86,50 @@ def resources() -> dict[str, Any]:
     }
 
 
-defs = dg.Definitions(
-    assets=[
-        exchange_rates,
-        settlements,
-        chain_confirmations,
-        reconciliation_report,
-        payments_fact,
-        merchant_daily_volume,
-        sanctions_list,
-        monthly_tds_report,
-    ],
-    asset_checks=[
-        rates_fresh,
-        ledger_balanced,
-        no_payment_stuck,
-        float_above_minimum,
-        reconciliation_clean,
-    ],
-    jobs=[settlement_job, confirmations_job, rates_job, reconciliation_job, analytics_job],
-    schedules=[reconciliation_schedule, analytics_schedule],
-    sensors=[
-        payments_sensor,
-        rates_sensor,
-        rates_age_sensor,
-        stuck_payments_sensor,
-        float_low_sensor,
-        run_failure_alerts,
-        merchant_webhooks_sensor,
-        monitoring_sensor,
-        push_notifications_sensor,
-        solana_pool_sensor,
-        *(chain_sensor(chain, settings_adapter(chain)) for chain in CHAINS),
-    ],
-    resources=resources(),
-)
+def build_defs(executor: Any = dg.in_process_executor) -> dg.Definitions:
+    """The code location's definitions on ``executor``.
+
+    In-process by default: each run already is its own process (the run
+    launcher starts one per run), and our jobs are one or a few short steps,
+    so a second process per step only adds a Python start-up to every run
+    (seconds on a busy 2-core machine: bench (2) measured it on the
+    vendor-paid path). ``taskforce.celery_location`` passes the Celery executor.
+    """
+    return dg.Definitions(
+        assets=[
+            exchange_rates,
+            order_books,
+            settlements,
+            chain_confirmations,
+            reconciliation_report,
+            payments_fact,
+            merchant_daily_volume,
+            sanctions_list,
+            monthly_tds_report,
+        ],
+        asset_checks=[
+            rates_fresh,
+            ledger_balanced,
+            no_payment_stuck,
+            float_above_minimum,
+            reconciliation_clean,
+        ],
+        jobs=[settlement_job, confirmations_job, rates_job, reconciliation_job, analytics_job],
+        schedules=[reconciliation_schedule, analytics_schedule],
+        sensors=[
+            payments_sensor,
+            rates_sensor,
+            order_books_sensor,
+            # Cheap cursor-less checks share ticks (sensors/combined.py says why).
+            housekeeping_sensor,  # rates age, stuck payments, float, Solana pool
+            outbox_sensor,  # merchant webhooks, payer pushes, custody's withdrawals
+            run_failure_alerts,
+            monitoring_sensor,
+            all_chains_sensor(),  # every chain, one tick
+        ],
+        resources=resources(),
+        executor=executor,
+    )
+
+
+defs = build_defs()

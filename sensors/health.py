@@ -93,7 +93,8 @@ def float_low_sensor(
     return dg.SkipReason(f"float {balance} paise (minimum {minimum})")
 
 
-@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING)
+# Failed-run alerts are not urgent to the second: one tick a minute (the default is 30 s).
+@dg.run_failure_sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def run_failure_alerts(
     context: dg.RunFailureSensorContext, db: WalletDatabase, alerts: AlertsResource
 ) -> None:

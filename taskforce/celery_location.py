@@ -9,9 +9,7 @@ workers are running and ``CELERY_BROKER_URL`` is set.
 
 from __future__ import annotations
 
-import dagster as dg
-
-from pipelines.definitions import defs as base
+from pipelines.definitions import build_defs
 from taskforce.distributed import celery_executor
 
-defs = dg.Definitions.merge(base, dg.Definitions(executor=celery_executor()))
+defs = build_defs(executor=celery_executor())
