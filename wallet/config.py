@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     custody_topup_margin_bps: int | None = None
     custody_sweep_confirmations: int | None = None
     custody_confirmations: dict[str, int] | None = None  # asset -> deposit confirmations
+    custody_signer_per_tx_cap: dict[str, int] | None = None  # asset -> minor units per send
+    custody_signer_daily_cap: dict[str, int] | None = None  # asset -> minor units per UTC day
 
     # Observability: logs, Sentry, readiness, alerts (wallet/observability, wallet/alerts).
     log_level: str = "INFO"

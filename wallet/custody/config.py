@@ -26,6 +26,24 @@ def _default_sweep_min() -> dict[str, int]:
     }
 
 
+def _default_signer_per_tx_cap() -> dict[str, int]:
+    # The most one signature may move: the hot wallet's blast radius per
+    # transaction, above the largest withdrawal the risk limits allow a
+    # payer (₹2,00,000 a day) at any plausible price. An unlisted asset is
+    # never signed.
+    return {
+        "ETH": 5 * 10**18,
+        "USDC": 25_000 * 10**6,
+        "SHIB": 2_000_000_000 * 10**18,
+        "PEPE": 5_000_000_000 * 10**18,
+        "SOL": 200 * 10**9,
+        "USDC-SPL": 25_000 * 10**6,
+        "BONK": 2_000_000_000 * 10**5,
+        "BTC": 10**8,  # 1 BTC
+        "DOGE": 200_000 * 10**8,
+    }
+
+
 @dataclass(frozen=True)
 class CustodyConfig:
     """Sweep thresholds, cold storage and gas top-up policy.
@@ -36,6 +54,9 @@ class CustodyConfig:
     - ``topup_margin_bps``: a token sweep's gas/fee top-up is the fee
       estimate times this (10 000 = exactly the estimate).
     - ``sweep_confirmations``: confirmations before a top-up counts as landed.
+    - ``signer_per_tx_cap`` / ``signer_daily_cap``: the signer's own limits
+      per asset (:class:`wallet.custody.signer.SignerPolicy`); the daily cap
+      defaults to ten times the per-transaction one.
     """
 
     sweep_min: Mapping[str, int] = field(default_factory=_default_sweep_min)
@@ -43,6 +64,14 @@ class CustodyConfig:
     cold_addresses: Mapping[str, str] = field(default_factory=dict)
     topup_margin_bps: int = 15_000
     sweep_confirmations: int = 1
+    signer_per_tx_cap: Mapping[str, int] = field(default_factory=_default_signer_per_tx_cap)
+    signer_daily_cap: Mapping[str, int] | None = None
+
+    def signer_daily_caps(self) -> dict[str, int]:
+        """Per-asset daily caps: the configured ones, else ten per-transaction caps."""
+        if self.signer_daily_cap is not None:
+            return dict(self.signer_daily_cap)
+        return {asset: cap * 10 for asset, cap in self.signer_per_tx_cap.items()}
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> CustodyConfig:

@@ -15,6 +15,7 @@ from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wallet.db.base import Base, MinorUnits, UTCDateTime, utcnow
+from wallet.db.claims import Claimable
 from wallet.db.models._types import IdType, JsonType, enum_type, json_default, positive
 
 
@@ -70,11 +71,17 @@ class WithdrawalStatus(enum.StrEnum):
     REJECTED = "rejected"  # an admin refused it after review, hold voided
 
 
-class Withdrawal(Base):
-    """A user's send to an external address: hold → broadcast → confirm → post."""
+class Withdrawal(Claimable, Base):
+    """A user's send to an external address: hold → broadcast → confirm → post.
+
+    ``held`` and ``broadcast`` rows are custody's queue: the withdrawal
+    worker (:mod:`wallet.custody.withdrawal_worker`) claims them with a
+    lease (``claimed_by``, ``lease_expires_at``); the status index keeps an
+    idle worker's look at the queue one index probe.
+    """
 
     __tablename__ = "withdrawals"
-    __table_args__ = (positive("amount_minor"),)
+    __table_args__ = (positive("amount_minor"), Index(None, "status", "updated_at"))
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     key: Mapped[str] = mapped_column(String(100), unique=True)  # idempotency, ours

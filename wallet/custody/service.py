@@ -13,9 +13,13 @@
   costs one cursor read and two RPC calls (the cursor's hash and the
   head), so a Dagster sensor can call it every tick.
 - :func:`sweep_chain` — one tick of sweeps and cold moves (signer side).
+- :func:`build_signer` — the signer from settings: the platform KMS's vault
+  (:func:`platform_vault`) and a :class:`~wallet.custody.signer.SignerPolicy`
+  from custody's config (:func:`signer_policy`).
 
 The web tier builds the service from public keys only (:func:`public_keys`
-refuses to decrypt anything); only :func:`sweep_chain` needs the signer.
+refuses to decrypt anything); only signer-side workers (sweeps, the
+withdrawal worker) build the signer.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from wallet.custody.deposits import ConfirmationPolicy, process_deposits
 from wallet.custody.errors import KeyUnavailable
 from wallet.custody.kms import WrappedKey
 from wallet.custody.secret import SecretBytes
-from wallet.custody.signer import Signer
+from wallet.custody.signer import Signer, SignerPolicy
 from wallet.custody.sweeps import SweepReport, run_sweeps
 from wallet.custody.vault import SeedVault
 from wallet.db.models.payments import Payment, PaymentSource
@@ -192,6 +196,34 @@ def build_adapter(chain: Chain, settings: Any) -> ChainAdapter:
 def confirmation_policy(settings: Any) -> ConfirmationPolicy:
     """Per-asset confirmation overrides from ``settings.custody_confirmations`` (if any)."""
     return ConfirmationPolicy(dict(getattr(settings, "custody_confirmations", None) or {}))
+
+
+def signer_policy(settings: Any, config: CustodyConfig | None = None) -> SignerPolicy:
+    """The signer's own limits from settings: caps, token allowlist, cold addresses, chain id."""
+    cfg = config or CustodyConfig.from_settings(settings)
+    tokens: dict[str, str] = {}
+    for chain in Chain:
+        if chain is not Chain.FIAT:
+            tokens.update(chain_tokens(chain, settings.token_contracts))
+    return SignerPolicy(
+        per_tx_cap=dict(cfg.signer_per_tx_cap),
+        daily_cap=cfg.signer_daily_caps(),
+        allowlist={chain: frozenset({address}) for chain, address in cfg.cold_addresses.items()},
+        token_contracts=tokens,
+        evm_chain_id=network(Chain.ETHEREUM, network_kind(settings)).evm_chain_id or 1,
+    )
+
+
+def platform_vault(settings: Any) -> SeedVault:
+    """The seed vault under the platform KMS (:func:`wallet.devkeys.platform_kms`): signer side."""
+    from wallet.devkeys import platform_kms
+
+    return SeedVault(platform_kms(settings), network_kind(settings))
+
+
+def build_signer(settings: Any, vault: SeedVault | None = None) -> Signer:
+    """The signer over ``vault`` (default :func:`platform_vault`) with :func:`signer_policy`."""
+    return Signer(vault or platform_vault(settings), signer_policy(settings))
 
 
 @dataclass(frozen=True)

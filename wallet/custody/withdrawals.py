@@ -28,6 +28,14 @@ or reverted, which still burns gas — the fee actually paid is booked
 ``network_fee``, ref ``withdrawal:<key>``). Users see a round amount and
 an unchanging quote; the cost is priced into the platform fee instead.
 
+**Who moves them.** Custody's withdrawal worker
+(:func:`wallet.custody.withdrawal_worker.advance_withdrawals`, run by a
+Dagster sensor) claims ``held`` and ``broadcast`` rows with a lease and
+calls :func:`execute_withdrawal` / :func:`settle_withdrawal` with its
+``worker_id``: their status changes are then fenced by the lease, so a
+worker that stalled past its lease changes nothing (the signature itself is
+keyed by our hold ref, so it is made at most once whoever sends).
+
 Left to do: a dropped EVM withdrawal is not re-tried with a fee bump.
 """
 
@@ -44,7 +52,7 @@ from wallet.assets import Chain, get_asset
 from wallet.chains.addresses import validate_address
 from wallet.chains.base import ChainAdapter, Purpose, TransferIntent
 from wallet.chains.broadcast import BroadcastView, refresh, send, signed_transfer
-from wallet.chains.models import BroadcastStatus
+from wallet.chains.models import BroadcastStatus, ChainBroadcast
 from wallet.chains.networks import ChainNetwork
 from wallet.custody.errors import ChainError, CustodyError, WithdrawalRefused
 from wallet.custody.fees import book_network_fee
@@ -114,17 +122,42 @@ def _fail(session: Session, row: Withdrawal, code: str) -> None:
     session.flush()
 
 
+def _locked(session: Session, key: str) -> Withdrawal:
+    return session.scalars(
+        select(Withdrawal)
+        .where(Withdrawal.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _lease_lost(row: Withdrawal, worker_id: str | None) -> bool:
+    """A fenced caller (the worker) no longer holds the row: it must change nothing."""
+    if worker_id is not None and row.claimed_by != worker_id:
+        log.warning("withdrawal %s: lease lost by %s, leaving it alone", row.key, worker_id)
+        return True
+    return False
+
+
 def execute_withdrawal(
     factory: sessionmaker[Session],
     adapter: ChainAdapter,
     signer: Signer,
     key: str,
     hot_address: str,
+    *,
+    worker_id: str | None = None,
 ) -> WithdrawalStatus:
-    """Sign and broadcast (once per key); a refusal before broadcast voids the hold."""
+    """Sign and broadcast (once per key); a refusal before broadcast voids the hold.
+
+    With ``worker_id`` (a claimed row) the status change is made only while
+    that worker still holds the row's lease.
+    """
     with transaction(factory) as session:
         row = session.scalars(select(Withdrawal).where(Withdrawal.key == key)).one()
         if row.status is not WithdrawalStatus.HELD and row.status is not WithdrawalStatus.BROADCAST:
+            return row.status
+        if _lease_lost(row, worker_id):
             return row.status
         intent = TransferIntent(
             hold_ref(key),
@@ -138,14 +171,26 @@ def execute_withdrawal(
     try:
         view = send(factory, adapter, signer, intent)
     except (CustodyError, ChainError) as exc:
-        # Nothing was recorded as signed, so nothing can be on its way: safe to void.
+        # This call recorded nothing as signed, so nothing of ours is on its way: safe to
+        # void, unless another sender (a lease that ran out under us) signed it meanwhile.
         log.warning("withdrawal %s refused before broadcast: %s", key, exc.code)
         with transaction(factory) as session:
-            row = session.scalars(select(Withdrawal).where(Withdrawal.key == key)).one()
+            row = _locked(session, key)
+            if row.status is not WithdrawalStatus.HELD or _lease_lost(row, worker_id):
+                return row.status
+            signed = session.scalar(
+                select(ChainBroadcast.id).where(ChainBroadcast.key == hold_ref(key))
+            )
+            if signed is not None:
+                return row.status  # signed by another sender: the next call records it sent
             _fail(session, row, exc.code)
             return row.status
     with transaction(factory) as session:
-        row = session.scalars(select(Withdrawal).where(Withdrawal.key == key)).one()
+        row = _locked(session, key)
+        if row.status in (WithdrawalStatus.FAILED, WithdrawalStatus.REJECTED):
+            log.error("withdrawal %s was broadcast (%s) but is %s", key, view.txid, row.status)
+        if row.status is not WithdrawalStatus.HELD or _lease_lost(row, worker_id):
+            return row.status
         row.txid = view.txid
         row.status = WithdrawalStatus.BROADCAST
         session.flush()
@@ -168,16 +213,23 @@ def _fee_paid(
 
 
 def settle_withdrawal(
-    factory: sessionmaker[Session], adapter: ChainAdapter, key: str, *, confirmations: int = 1
+    factory: sessionmaker[Session],
+    adapter: ChainAdapter,
+    key: str,
+    *,
+    confirmations: int = 1,
+    worker_id: str | None = None,
 ) -> WithdrawalStatus:
-    """Post the hold once confirmed; void it if the transaction failed or was dropped."""
+    """Post the hold once confirmed; void it if the transaction failed or was dropped.
+
+    ``confirmations`` is the depth the transaction must reach; with
+    ``worker_id`` the change is made only while that worker holds the lease.
+    """
     view = refresh(factory, adapter, hold_ref(key), confirmations=confirmations)
     fee = _fee_paid(factory, adapter, key, view)
     with transaction(factory) as session:
-        row = session.scalars(
-            select(Withdrawal).where(Withdrawal.key == key).with_for_update()
-        ).one()
-        if row.status is not WithdrawalStatus.BROADCAST:
+        row = _locked(session, key)
+        if row.status is not WithdrawalStatus.BROADCAST or _lease_lost(row, worker_id):
             return row.status
         if fee is not None:
             book_network_fee(session, row.chain, view.key, fee, memo=f"withdrawal {view.txid}")

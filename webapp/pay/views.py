@@ -213,6 +213,7 @@ def history() -> ResponseReturnValue:
         filters=STATUS_FILTERS,
         assets=CRYPTO_ASSETS,
         withdrawals=[] if cursor else withdrawals.list_withdrawals(user_id),
+        explorer_url=custody.explorer_url,
         crypto=crypto,
         inr=lambda paise: format_minor(paise, 2),
     )

@@ -138,7 +138,7 @@ def request_withdrawal(
             )
         if decision.decision is not RiskDecisionKind.HOLD_FOR_REVIEW:
             row = _hold_and_record(
-                db, user_id, info.symbol, info.chain.value, to, amount_minor, key
+                db, user_id, info.symbol, info.chain.value, to, amount_minor, key, inr_paise
             )
         else:
             try:
@@ -167,9 +167,20 @@ def request_withdrawal(
 
 
 def _hold_and_record(
-    db: Session, user_id: int, symbol: str, chain: str, to: str, amount_minor: int, key: str
+    db: Session,
+    user_id: int,
+    symbol: str,
+    chain: str,
+    to: str,
+    amount_minor: int,
+    key: str,
+    inr_paise: int,
 ) -> Withdrawal:
-    """Hold the coins and record the withdrawal ``held`` for the custody worker to sign."""
+    """Hold the coins and record the withdrawal ``held`` for the custody worker to sign.
+
+    Its INR value is kept (``detail``): the worker picks the confirmation
+    depth of its risk tier from it before posting.
+    """
     # The hold first, so an unaffordable withdrawal leaves nothing behind.
     place_hold(db, user_wallet(user_id, symbol), symbol, amount_minor, ref=hold_ref(key))
     row = Withdrawal(
@@ -180,6 +191,7 @@ def _hold_and_record(
         to_address=to,
         amount_minor=amount_minor,
         status=WithdrawalStatus.HELD,
+        detail={"amount_inr_paise": str(inr_paise)},
     )
     db.add(row)
     db.flush()
