@@ -282,11 +282,13 @@ def run(scale: LedgerScale | None = None, plots_dir: Path | None = None) -> Benc
             "Target missed. What limits it: the deferred trigger alone moves raw "
             f"throughput by {(raw_trig / raw - 1) * 100:+.0f}% (pgbench, trigger on vs off), "
             "far less than the gap; the client is the limit: "
-            f"{stmts:.0f} round trips per entry instead of 4 (savepoint, account lookup, "
-            "ordered `FOR UPDATE` on the balances, the `(kind, ref)` replay lookup, the "
-            "entry, the postings, the balance updates, savepoint release) and "
-            f"{cpu_ms:.2f} ms of Python CPU per entry in SQLAlchemy's unit of work, on a "
-            "2-core machine where the client, PostgreSQL and pgbench share the cores. "
+            f"{stmts:g} statement(s) per entry in `post_entry` (on PostgreSQL one: resolve "
+            "the codes, lock the balances, check overdraft, write entry, postings and "
+            "balances) plus the transaction's own round trips (pool pre-ping, BEGIN, "
+            f"COMMIT), and {cpu_ms:.2f} ms of client CPU per entry, most of it the "
+            "session, pool, transaction and driver rather than the ledger code; the four "
+            "Python threads share one GIL, on a 2-core machine where the client, "
+            "PostgreSQL and pgbench share the cores. "
             "pyinstrument, single thread:\n\n```\n" + profile + "\n```"
         )
     if plots_dir is not None:

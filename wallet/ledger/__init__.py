@@ -10,15 +10,25 @@ its postings; a running balance row caches it. Payer and merchant accounts
 **Where it is enforced.**
 
 - :func:`post_entry` (``entries``) validates shape, accounts, assets and the
-  per-asset sum before touching the database, then locks the touched
-  balance rows with ``SELECT … FOR UPDATE`` in ascending account id order
-  (one global order, so concurrent entries queue instead of deadlocking),
-  checks overdraft against ``balance − held`` and writes the entry, its
-  postings and the new balances in the caller's transaction, inside a
-  savepoint so that a refusal leaves nothing behind.
-- Entries are unique per ``(kind, ref)``: a retried post with the same
-  postings returns the first entry (at-least-once callers are safe), one
-  with different postings raises :class:`~wallet.errors.EntryConflict`.
+  per-asset sum before touching the database. Then, in the caller's
+  transaction, it resolves the account codes and locks the touched balance
+  rows with ``SELECT … FOR UPDATE`` in ascending account id order (one
+  global order, so concurrent entries queue instead of deadlocking),
+  checks overdraft against ``balance − held`` on the locked rows, and
+  writes the entry, its postings and the balance changes
+  (``balance = balance + delta``) only if the entry may be posted. On
+  PostgreSQL all of that is one statement (``_store._PG_POST``); on SQLite
+  a few, under its single-writer lock. A refusal has therefore written
+  nothing and the caller's transaction stays usable. An account's first
+  use creates it (``INSERT … ON CONFLICT DO NOTHING``) inside a savepoint,
+  so a refused entry leaves no empty account behind. Account ids are
+  resolved by code inside the locking statement every time: nothing is
+  cached across transactions, so a rolled-back account cannot be reused.
+- Entries are unique per ``(kind, ref)``, and ``INSERT … ON CONFLICT DO
+  NOTHING`` on that key is the idempotency check: a retried post with the
+  same postings returns the first entry (at-least-once callers are safe,
+  even if posting it again would overdraw), one with different postings
+  raises :class:`~wallet.errors.EntryConflict`.
 - In the database, on every backend: a posting's ``(account_id, asset)``
   references its account's, amounts are CHECKed non-zero, holds positive.
 - On PostgreSQL the database enforces the rest itself, for SQL that

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from wallet.assets import Chain, get_asset
 from wallet.db.models.ledger import AccountType
@@ -88,6 +89,12 @@ def parse_account(code: str) -> AccountSpec:
     """
     if not isinstance(code, str):
         raise InvalidAccount(f"account codes are strings, got {type(code).__name__}")
+    return _parse(code)
+
+
+@lru_cache(maxsize=16384)
+def _parse(code: str) -> AccountSpec:
+    """Memoised: a code always means the same account (refusals are not cached)."""
     for pattern, type_, fixed_asset, may_go_negative in _RULES:
         match = pattern.fullmatch(code)
         if match is None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
+from wallet.db.base import utcnow
 from wallet.db.models.ledger import JournalEntry, LedgerAccount, Posting
 from wallet.errors import (
     EntryConflict,
@@ -18,7 +20,7 @@ from wallet.errors import (
     InvalidPosting,
     UnbalancedEntry,
 )
-from wallet.ledger._store import available, ensure_accounts, lock_balances
+from wallet.ledger._store import Change, LockedBalance, ensure_accounts, overdraft, try_post
 from wallet.ledger.accounts import AccountSpec, account_for
 
 PostingSpec = tuple[str, str, int]
@@ -104,55 +106,78 @@ def apply_entry(
     memo: str | None = None,
     release: Mapping[str, int] | None = None,
 ) -> JournalEntry:
-    """Write a validated entry; the caller holds a savepoint.
+    """Write a validated entry in the caller's transaction.
 
     ``release`` maps account codes to held amounts freed in the same step
     (posting a hold), so the overdraft check sees the hold gone and the
     entry posted at once.
-    """
-    accounts = ensure_accounts(session, [leg.spec for leg in legs])
-    balances = lock_balances(session, [a.id for a in accounts.values()])
-    # Looked up after the locks: a concurrent post of the same entry has
-    # committed by now (it held the same locks), so we see it and replay.
-    existing = find_entry(session, kind, ref)
-    if existing is not None:
-        return _replay(session, existing, legs)
 
+    When every account exists (the usual case) this is one statement on
+    PostgreSQL and needs no savepoint: it writes only if the entry may be
+    posted, so a refusal has written nothing. An account's first use opens
+    it inside a savepoint, so that a refused entry leaves no empty account
+    behind.
+    """
+    release = release or {}
     deltas: dict[str, int] = defaultdict(int)
     for leg in legs:
         deltas[leg.spec.code] += leg.amount
-    for code, freed in (release or {}).items():
-        balances[accounts[code].id].held -= freed
-    for code, delta in deltas.items():
-        account = accounts[code]
-        row = balances[account.id]
-        normal_change = row.normal_sign * delta
-        if account.may_go_negative or normal_change >= 0:
-            continue  # only a leg that lowers a guarded account can overdraw it
-        if available(row) + normal_change < 0:
-            raise InsufficientFunds(
-                f"{code} has {available(row)} available, the entry needs {-normal_change}"
-            )
-
-    entry = JournalEntry(kind=kind, ref=ref, memo=memo)
-    session.add(entry)
-    try:
-        session.flush()
-    except IntegrityError:
-        # Same (kind, ref) committed by a transaction that locked other rows.
-        raise EntryConflict(f"entry {kind}/{ref} was posted concurrently") from None
-    session.add_all(
-        Posting(
-            entry_id=entry.id,
-            account_id=accounts[leg.spec.code].id,
-            asset=leg.spec.asset,
-            amount=leg.amount,
-        )
-        for leg in legs
+    changes = [
+        (code, deltas.get(code, 0), release.get(code, 0))
+        for code in sorted(deltas.keys() | release.keys())
+        if deltas.get(code, 0) or release.get(code, 0)
+    ]
+    rows = [(leg.spec.code, leg.spec.asset, leg.amount) for leg in legs]
+    now = utcnow()
+    locked, entry_id = try_post(
+        session, kind=kind, ref=ref, memo=memo, now=now, legs=rows, changes=changes
     )
-    for code, delta in deltas.items():
-        balances[accounts[code].id].balance += delta
-    session.flush()
+    if entry_id is None and len(locked) < len(deltas):
+        with session.begin_nested():
+            ensure_accounts(session, [leg.spec for leg in legs])
+            locked, entry_id = try_post(
+                session, kind=kind, ref=ref, memo=memo, now=now, legs=rows, changes=changes
+            )
+            return _outcome(session, locked, entry_id, legs, changes, kind, ref, memo, now)
+    return _outcome(session, locked, entry_id, legs, changes, kind, ref, memo, now)
+
+
+def _outcome(
+    session: Session,
+    locked: Mapping[str, LockedBalance],
+    entry_id: int | None,
+    legs: Sequence[Leg],
+    changes: Sequence[Change],
+    kind: str,
+    ref: str,
+    memo: str | None,
+    now: datetime,
+) -> JournalEntry:
+    """The new entry, a replayed one, or the refusal; under the row locks."""
+    if entry_id is not None:
+        entry = JournalEntry(id=entry_id, kind=kind, ref=ref, memo=memo, created_at=now)
+        return _as_persistent(session, entry)
+    # Nothing was written. Looked up under the locks: a concurrent twin that
+    # held them has committed, so a retried entry is found and replayed,
+    # even if posting it again would overdraw.
+    existing = find_entry(session, kind, ref)
+    if existing is not None:
+        return _replay(session, existing, legs)
+    refusal = overdraft(locked, changes)
+    if refusal is not None:
+        raise InsufficientFunds(refusal)
+    # Same (kind, ref) committed by a transaction that locked other rows.
+    raise EntryConflict(f"entry {kind}/{ref} was posted concurrently")
+
+
+def _as_persistent(session: Session, entry: JournalEntry) -> JournalEntry:
+    """Attach an entry written with Core to the session, as if loaded (no SQL)."""
+    make_transient_to_detached(entry)
+    # SQLite reuses the id of a rolled-back row; drop any stale object under it.
+    stale = session.identity_map.get(identity_key(JournalEntry, entry.id))
+    if stale is not None:
+        session.expunge(stale)
+    session.add(entry)
     return entry
 
 
@@ -176,5 +201,4 @@ def post_entry(
     if kind.startswith(RESERVED_KIND_PREFIX):
         raise InvalidPosting(f"entry kinds starting {RESERVED_KIND_PREFIX!r} are reserved")
     legs = validate_postings(postings)
-    with session.begin_nested():
-        return apply_entry(session, legs, kind=kind, ref=ref, memo=memo)
+    return apply_entry(session, legs, kind=kind, ref=ref, memo=memo)
