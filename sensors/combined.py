@@ -25,6 +25,7 @@ from sensors.addresses import solana_pool_sensor
 from sensors.health import float_low_sensor, rates_age_sensor, stuck_payments_sensor
 from sensors.merchants import merchant_webhooks_sensor
 from sensors.notifications import push_notifications_sensor
+from sensors.sweeps import sweeps_sensor
 from sensors.withdrawals import withdrawals_sensor
 
 
@@ -77,10 +78,11 @@ def combined_sensor(
     return _sensor
 
 
-# Alerts and the Solana address pool: each a query or one HTTP call, none urgent.
+# Alerts, the Solana address pool and custody's sweeps: each a query or one HTTP call
+# when idle (a sweep pass with nothing due is one statement), none urgent.
 housekeeping_sensor = combined_sensor(
     "housekeeping_sensor",
-    [rates_age_sensor, stuck_payments_sensor, float_low_sensor, solana_pool_sensor],
+    [rates_age_sensor, stuck_payments_sensor, float_low_sensor, solana_pool_sensor, sweeps_sensor],
     minimum_interval_seconds=30,
 )
 

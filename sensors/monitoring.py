@@ -12,7 +12,9 @@ stuck payments and the float):
   because Dagster keeps only the latest beat per daemon type;
 - ``chain_lag:<chain>`` — node heads against our scan cursors;
 - ``reconciliation_break:<category>`` — from the latest reconciliation report;
-- ``webhook_failing:razorpayx`` and ``asset_paused:<asset>``.
+- ``webhook_failing:razorpayx`` and ``asset_paused:<asset>``;
+- ``withdrawal_stuck:<key>`` — a payer's withdrawal ``held`` or ``broadcast``
+  longer than ``withdrawal_stuck_seconds``.
 
 A fact that cannot be read gives a ``None`` check: an unreachable source
 never resolves an incident it cannot see.
@@ -81,6 +83,7 @@ def monitoring_sensor(context: dg.SensorEvaluationContext, db: WalletDatabase) -
         cursors = signals.scan_cursors(session)
         webhook = conditions.webhook_failing(session, now, config.webhook_silence_seconds)
         paused = conditions.paused_assets(signals.open_pauses(session))
+        withdrawals = conditions.withdrawals_stuck(session, now, config.withdrawal_stuck_seconds)
 
     monitor = Monitor.in_database(
         factory, channels_from_settings(settings), quiet_seconds=config.alert_quiet_seconds
@@ -92,6 +95,7 @@ def monitoring_sensor(context: dg.SensorEvaluationContext, db: WalletDatabase) -
         _breaks(instance),
         webhook,
         paused,
+        withdrawals,
     )
     summary = (
         f"opened {len(outcome.opened)}, open {len(outcome.repeated)}, "

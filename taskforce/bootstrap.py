@@ -5,7 +5,11 @@
   EVM and UTXO addresses from xpubs but Solana has no public derivation.
 - ``fund_demo_payer``: real on-chain transfers from the sandbox faucets to
   the demo payer's deposit addresses; the chain sensors then see, confirm
-  and credit them exactly as they would a real deposit.
+  and credit them exactly as they would a real deposit, and the sweep
+  sensor (``sensors.sweeps``) moves them into each chain's hot wallet — the
+  hot wallets start empty, and that is what the payer's withdrawals are
+  paid from. Each address holds its chain's native coin, so its token
+  sweeps pay their own gas and need no top-up from an empty hot wallet.
 """
 
 from __future__ import annotations

@@ -237,11 +237,13 @@ def test_send_is_idempotent_and_a_dropped_broadcast_is_resent_unchanged(
     )
     first = send(world.factory, adapter, world.signer, intent)
     assert adapter.balance(dest, "USDC") == 0  # answered with its hash, never reached the node
-    assert refresh(world.factory, adapter, "wd-1").status is BroadcastStatus.SENT
+    assert refresh(world.factory, adapter, "wd-1", confirmations=1).status is BroadcastStatus.SENT
     second = send(world.factory, adapter, world.signer, intent)
     assert (second.txid, second.nonce) == (first.txid, first.nonce)
     assert adapter.balance(dest, "USDC") == 12_500_000
-    assert refresh(world.factory, adapter, "wd-1").status is BroadcastStatus.CONFIRMED
+    assert (
+        refresh(world.factory, adapter, "wd-1", confirmations=1).status is BroadcastStatus.CONFIRMED
+    )
     third = send(world.factory, adapter, world.signer, intent)
     assert third.txid == first.txid and adapter.balance(dest, "USDC") == 12_500_000
 

@@ -130,7 +130,10 @@ def test_send_is_idempotent_and_an_expired_transaction_is_definitively_dropped(
     again = send(world.factory, adapter, world.signer, token)
     assert again.txid == first.txid
     post(admin, "/__sandbox/mine", {"blocks": 2})
-    assert refresh(world.factory, adapter, "sol-wd-1").status is BroadcastStatus.CONFIRMED
+    assert (
+        refresh(world.factory, adapter, "sol-wd-1", confirmations=1).status
+        is BroadcastStatus.CONFIRMED
+    )
     assert adapter.balance(dest, "USDC-SPL") == 7_000_000
 
     admin.post("/__sandbox/faults", json={"extra": {"drop_tx_next": 1}}).raise_for_status()
@@ -138,7 +141,10 @@ def test_send_is_idempotent_and_an_expired_transaction_is_definitively_dropped(
     lost = send(world.factory, adapter, world.signer, native)
     assert lost.status is BroadcastStatus.SENT and lost.last_valid_height is not None
     post(admin, "/__sandbox/mine", {"blocks": VALIDITY + 2})
-    assert refresh(world.factory, adapter, "sol-wd-2").status is BroadcastStatus.DROPPED
+    assert (
+        refresh(world.factory, adapter, "sol-wd-2", confirmations=1).status
+        is BroadcastStatus.DROPPED
+    )
     retry = send(world.factory, adapter, world.signer, native)
     assert retry.status is BroadcastStatus.DROPPED and retry.txid == lost.txid
     post(admin, "/__sandbox/mine", {"blocks": 1})

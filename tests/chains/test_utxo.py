@@ -214,7 +214,10 @@ def test_withdrawal_is_signed_once_and_confirmed(world: Custody, btc: dict[str, 
     second = send(world.factory, adapter, world.signer, intent)
     assert second.txid == first.txid and second.status is BroadcastStatus.SENT
     admin.post("/__sandbox/mine", {"blocks": 1})
-    assert refresh(world.factory, adapter, "btc-wd-1").status is BroadcastStatus.CONFIRMED
+    assert (
+        refresh(world.factory, adapter, "btc-wd-1", confirmations=1).status
+        is BroadcastStatus.CONFIRMED
+    )
     assert adapter.balance(dest, "BTC") == 12_345_678
     change = adapter.balance(hot, "BTC")
     assert 50_000_000 - 12_345_678 - 10_000 < change < 50_000_000 - 12_345_678

@@ -2,7 +2,10 @@
 
 Real signer, ledger, claims and anvil (one block per transaction): a held
 withdrawal is broadcast, then posted once deep enough, debiting the payer once;
-parked ones are left alone; a signer refusal fails it and gives the coins back;
+parked ones are left alone; a signer refusal fails it and gives the coins back,
+while a delay (daily cap, node blip while building, keys unavailable) keeps it
+held, paused and alerting once too old; a re-send that finds its transaction
+already mined still waits for the full confirmation depth;
 a row whose step raised waits out a short lease; a crash after signing re-sends
 the same transaction. On PostgreSQL, two workers at once broadcast each
 withdrawal once.
@@ -330,6 +333,124 @@ def test_a_broadcast_the_node_refused_is_sent_again_not_signed_again(
     assert broadcasts(world) == 1 and load(world, "ww-refused").txid == txid
     post(admin, "/__sandbox/mine", {"blocks": CONFS})
     assert advance(world, provider).posted == ["ww-refused"]
+    assert balance(world, uid) == (7 * 10**16, 0)
+    with world.factory() as s:
+        check_invariants(s)
+
+
+def test_a_broadcast_that_landed_despite_an_error_still_waits_for_the_full_depth(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    """The node took the transaction but the answer was lost; the re-send finds it mined.
+
+    The re-send's look-up must not record it confirmed at one block: the
+    withdrawal posts only at the depth its own rule (CONFS) asks for.
+    """
+    uid = payer(world, adapter, admin, "0.1")
+    to = request(world, uid, "ww-lost-answer", 2 * 10**16)
+    faults = {"match": "eth_sendRawTransaction", "drop_next": 1}
+    admin.post("/__sandbox/faults", json=faults).raise_for_status()
+    provider = deps(world, adapter)
+    first = advance(world, provider)
+    assert (first.sent, first.pending, first.errors) == (["ww-lost-answer"], 1, [])
+    assert adapter.balance(to, "ETH") == 2 * 10**16  # mined: one block deep
+
+    again = advance(world, provider)  # the recorded error makes the worker send again
+    assert (again.posted, again.pending, again.errors) == ([], 1, [])
+    with world.factory() as s:
+        recorded = s.scalars(
+            select(ChainBroadcast).where(ChainBroadcast.key == hold_ref("ww-lost-answer"))
+        ).one()
+        assert (recorded.status.value, recorded.error) == ("sent", None)
+    assert load(world, "ww-lost-answer").status is W.BROADCAST
+    assert balance(world, uid) == (10**17, 2 * 10**16)  # still only held
+
+    post(admin, "/__sandbox/mine", {"blocks": CONFS - 2})  # CONFS - 1 deep
+    assert advance(world, provider).pending == 1
+    post(admin, "/__sandbox/mine", {"blocks": 1})
+    assert advance(world, provider).posted == ["ww-lost-answer"]
+    assert balance(world, uid) == (8 * 10**16, 0)
+    assert broadcasts(world) == 1
+    with world.factory() as s:
+        check_invariants(s)
+
+
+def test_a_daily_cap_delays_the_withdrawal_and_alerts_if_it_stays_held(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    """The daily cap resets at midnight: the withdrawal waits held, not failed."""
+    from wallet.alerts.conditions import withdrawals_stuck
+
+    uid = payer(world, adapter, admin, "0.5")
+    to = request(world, uid, "ww-daily", 2 * 10**17)
+    capped = Signer(
+        world.vault, SignerPolicy(per_tx_cap={"ETH": 10**18}, daily_cap={"ETH": 10**17})
+    )
+    t0 = utcnow()
+    report = advance(world, deps(world, adapter, signer=capped), now=t0)
+    assert (report.sent, report.failed, report.errors) == ([], [], [])
+    assert report.delayed == [("ww-daily", "signer_daily_cap_exceeded")]
+    assert "delayed=1" in str(report)
+    row = load(world, "ww-daily")
+    assert (row.status, row.error_code, row.txid) == (W.HELD, "signer_daily_cap_exceeded", None)
+    assert row.claimed_by == "worker-a"  # paused, not released: no retry every tick
+    assert balance(world, uid) == (5 * 10**17, 2 * 10**17)  # still on hold, not given back
+    assert broadcasts(world) == 0 and adapter.balance(to, "ETH") == 0
+
+    with world.factory() as s:
+        assert withdrawals_stuck(s, t0, 3600).firing == ()
+        stuck = withdrawals_stuck(s, t0 + timedelta(hours=2), 3600)
+    assert [a.key for a in stuck.firing] == ["withdrawal_stuck:ww-daily"]
+    assert stuck.firing[0].data["error_code"] == "signer_daily_cap_exceeded"
+
+    assert advance(world, deps(world, adapter), now=t0 + timedelta(seconds=5)).idle  # paused
+    later = t0 + timedelta(seconds=RETRY_SECONDS + 1)
+    assert advance(world, deps(world, adapter), now=later).sent == ["ww-daily"]  # a new day
+    row = load(world, "ww-daily")
+    assert (row.status, row.error_code) == (W.BROADCAST, None)
+    with world.factory() as s:  # broadcast just now: counted afresh from the broadcast
+        assert withdrawals_stuck(s, utcnow() + timedelta(minutes=59), 3600).firing == ()
+        late = withdrawals_stuck(s, utcnow() + timedelta(hours=2), 3600)
+    assert [a.data["status"] for a in late.firing] == ["broadcast"]
+    post(admin, "/__sandbox/mine", {"blocks": CONFS})
+    assert advance(world, deps(world, adapter)).posted == ["ww-daily"]
+    assert balance(world, uid) == (3 * 10**17, 0)
+    with world.factory() as s:
+        check_invariants(s)
+
+
+@pytest.mark.parametrize(
+    ("label", "kind", "code"),
+    [
+        ("node blip while building", "node", "chain_error"),
+        ("master key unavailable", "key", "custody_key_unavailable"),
+    ],
+)
+def test_transient_errors_before_signing_leave_the_withdrawal_held(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client, label: str, kind: str, code: str
+) -> None:
+    uid = payer(world, adapter, admin, "0.1")
+    request(world, uid, "ww-transient", 3 * 10**16)
+    signer = world.signer
+    if kind == "node":
+        faults = {"match": "eth_getTransactionCount", "error_next": 1}
+        admin.post("/__sandbox/faults", json=faults).raise_for_status()
+    else:  # a signer whose master key cannot unwrap the seeds (e.g. a botched rotation)
+        wrong = SeedVault(LocalKeyManager(os.urandom(32)), NetworkKind.SANDBOX)
+        signer = Signer(wrong, world.signer.policy)
+    t0 = utcnow()
+    report = advance(world, deps(world, adapter, signer=signer), now=t0)
+    admin.post("/__sandbox/faults", json={"clear": True}).raise_for_status()
+    assert report.delayed == [("ww-transient", code)], label
+    assert (report.failed, report.errors) == ([], [])
+    row = load(world, "ww-transient")
+    assert (row.status, row.error_code, row.txid) == (W.HELD, code, None)
+    assert balance(world, uid) == (10**17, 3 * 10**16)
+    assert broadcasts(world) == 0
+    retry = advance(world, deps(world, adapter), now=t0 + timedelta(seconds=RETRY_SECONDS + 1))
+    assert retry.sent == ["ww-transient"]
+    post(admin, "/__sandbox/mine", {"blocks": CONFS})
+    assert advance(world, deps(world, adapter)).posted == ["ww-transient"]
     assert balance(world, uid) == (7 * 10**16, 0)
     with world.factory() as s:
         check_invariants(s)

@@ -12,6 +12,7 @@ Incident keys (what dedupes and what resolves):
 =======================  ===========================================
 ``run_failed:<job>``     the job's latest finished run failed
 ``payments_stuck``       funded payments past the SLA (one grouped incident)
+``withdrawal_stuck:<key>``  a withdrawal ``held`` or ``broadcast`` too long
 ``rate_stale:<asset>``   no rate, or older than ``rate_max_age_seconds``
 ``rate_anomaly:<src>:<asset>``  a source value excluded (stale/jump/outlier)
 ``rate_source_error:<src>``     a rate source failed entirely
@@ -29,7 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -115,6 +116,84 @@ def payments_stuck(session: Session, now: datetime, sla_seconds: int) -> Check:
             ),
         ),
     )
+
+
+# -- withdrawals -----------------------------------------------------------------
+
+
+def withdrawals_stuck(
+    session: Session, now: datetime, max_age_seconds: int, limit: int = 100
+) -> Check:
+    """Payers' withdrawals ``held`` or ``broadcast`` longer than ``max_age_seconds``.
+
+    ``held`` counts from the request, or from an admin's release after a
+    review; ``broadcast`` from when it was broadcast (``detail.broadcast_at``).
+    A held one names why it waits (``error_code``: the node, the daily cap,
+    keys, hot funds); one incident per withdrawal, resolved once it moves on.
+    """
+    from wallet.custody.models import Withdrawal, WithdrawalStatus
+    from wallet.db.models.ops import AuditLog
+
+    waiting = (WithdrawalStatus.HELD, WithdrawalStatus.BROADCAST)
+    cutoff = now - timedelta(seconds=max_age_seconds)
+    rows = session.execute(
+        select(
+            Withdrawal.id, Withdrawal.key, Withdrawal.status, Withdrawal.chain, Withdrawal.asset,
+            Withdrawal.created_at, Withdrawal.error_code, Withdrawal.detail,
+        )
+        .where(Withdrawal.status.in_(waiting), Withdrawal.created_at < cutoff)
+        .order_by(Withdrawal.created_at)
+        .limit(limit)
+    ).all()  # fmt: skip
+    held_ids = [str(r.id) for r in rows if r.status is WithdrawalStatus.HELD]
+    released = dict(
+        session.execute(
+            select(AuditLog.subject_id, func.max(AuditLog.at))
+            .where(
+                AuditLog.subject_type == "withdrawal",
+                AuditLog.subject_id.in_(held_ids),
+                AuditLog.action == "withdrawal.review_released",
+            )
+            .group_by(AuditLog.subject_id)
+        ).all()
+        if held_ids
+        else []
+    )
+    alerts = []
+    for r in rows:
+        since = _aware(r.created_at)
+        if r.status is WithdrawalStatus.BROADCAST and (r.detail or {}).get("broadcast_at"):
+            since = _aware(datetime.fromisoformat(r.detail["broadcast_at"]))
+        elif str(r.id) in released:
+            since = _aware(released[str(r.id)])
+        age = int((now - since).total_seconds())
+        if age <= max_age_seconds:
+            continue
+        why = f" ({r.error_code})" if r.status is WithdrawalStatus.HELD and r.error_code else ""
+        alerts.append(
+            Alert(
+                "withdrawal_stuck",
+                f"withdrawal_stuck:{r.key}",
+                C,
+                f"withdrawal {r.key} ({r.asset} on {r.chain}) has been {r.status.value}{why} "
+                f"for {age} s (limit {max_age_seconds} s); the payer's coins stay on hold",
+                {
+                    "key": r.key,
+                    "status": r.status.value,
+                    "chain": r.chain,
+                    "asset": r.asset,
+                    "age_seconds": age,
+                    "limit_seconds": max_age_seconds,
+                    "error_code": r.error_code,
+                },
+            )
+        )
+    return Check("withdrawal_stuck", tuple(alerts))
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes; compare them as UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 # -- rates ---------------------------------------------------------------------

@@ -5,7 +5,10 @@ same txid, same nonce — instead of building a new transaction, so a
 timeout or a dropped response can be retried blindly (RELIABILITY.md G3).
 The record is committed before the first network call; an ambiguous
 failure leaves it ``signed``/``sent`` and the next call looks the outcome
-up. :func:`refresh` maps the chain's view onto the record:
+up. That look-up never records ``confirmed``: how deep a transaction must
+be is the caller's rule (a withdrawal's depends on its asset and value), so
+only :func:`refresh`, with the caller's ``confirmations``, records it.
+:func:`refresh` maps the chain's view onto the record:
 
 - EVM: receipt in the best chain → confirmed/failed; the nonce taken by
   another transaction → dropped (replaced).
@@ -105,10 +108,13 @@ def send(
     if view.status in TERMINAL:
         return view
     if view.status is not BroadcastStatus.SIGNED:
-        # A retry: look the outcome up before re-sending.
-        view = refresh(factory, adapter, intent.key)
-        if view.status in TERMINAL:
-            return view
+        # A retry: look the outcome up before re-sending (a failure or drop is recorded;
+        # a landed transaction is left ``sent`` for refresh to judge at the caller's depth).
+        status = _outcome(factory, adapter, intent.key, signed)
+        if status is None:
+            return _set(factory, intent.key, BroadcastStatus.SENT, None)
+        if status in TERMINAL:
+            return _view_of(factory, intent.key)
     try:
         adapter.broadcast(signed)
     except ChainError as exc:
@@ -131,6 +137,34 @@ def _set(
         return _view(row)
 
 
+def _view_of(factory: sessionmaker[Session], key: str) -> BroadcastView:
+    with transaction(factory) as session:
+        row = _find(session, key)
+        if row is None:  # pragma: no cover - written before any look-up
+            raise ChainError(f"no broadcast with key {key!r}")
+        return _view(row)
+
+
+def _outcome(
+    factory: sessionmaker[Session], adapter: ChainAdapter, key: str, signed: SignedTransfer
+) -> BroadcastStatus | None:
+    """Record a failed or dropped transaction; None when it is in a block (at any depth).
+
+    Returns the recorded status otherwise (``sent`` for pending or unknown:
+    worth sending again).
+    """
+    status: TxStatus = adapter.tx_status(signed)
+    if status.state is TxState.CONFIRMED:
+        return None
+    if status.state is TxState.FAILED:
+        security.warning("security.own_tx_reverted key=%s txid=%s", key, signed.txid)
+        return _set(factory, key, BroadcastStatus.FAILED, "reverted").status
+    if status.state is TxState.DROPPED:
+        security.warning("security.own_tx_dropped key=%s txid=%s", key, signed.txid)
+        return _set(factory, key, BroadcastStatus.DROPPED, "dropped").status
+    return BroadcastStatus.SENT
+
+
 def signed_transfer(factory: sessionmaker[Session], key: str) -> SignedTransfer | None:
     """The stored signed transaction of ``key`` (None: nothing was signed under it)."""
     with transaction(factory) as session:
@@ -139,9 +173,15 @@ def signed_transfer(factory: sessionmaker[Session], key: str) -> SignedTransfer 
 
 
 def refresh(
-    factory: sessionmaker[Session], adapter: ChainAdapter, key: str, *, confirmations: int = 1
+    factory: sessionmaker[Session], adapter: ChainAdapter, key: str, *, confirmations: int
 ) -> BroadcastView:
-    """Ask the chain what became of a broadcast and record it (terminal states stick)."""
+    """Ask the chain what became of a broadcast and record it (terminal states stick).
+
+    ``confirmations`` is the caller's rule: the depth at which the transaction
+    counts as ``confirmed`` (required, so nothing records it at a default).
+    """
+    if confirmations < 1:
+        raise ValueError("a transaction counts as confirmed at one block at the least")
     with transaction(factory) as session:
         row = _find(session, key)
         if row is None:
@@ -158,7 +198,4 @@ def refresh(
     if status.state is TxState.DROPPED:
         security.warning("security.own_tx_dropped key=%s txid=%s", key, signed.txid)
         return _set(factory, key, BroadcastStatus.DROPPED, "dropped")
-    with transaction(factory) as session:
-        row = _find(session, key)
-        assert row is not None  # noqa: S101 - read just above
-        return _view(row)
+    return _view_of(factory, key)

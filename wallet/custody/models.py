@@ -143,7 +143,10 @@ class CustodySweep(Base):
     """
 
     __tablename__ = "custody_sweeps"
-    __table_args__ = (Index("ix_custody_sweeps_pair", "chain", "asset", "from_address"),)
+    __table_args__ = (
+        Index("ix_custody_sweeps_pair", "chain", "asset", "from_address"),
+        Index(None, "status"),  # the sweep worker's idle probe: any sweep open?
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -190,7 +190,8 @@ def plan_sweeps(
         swept_at = last.get((address, asset))
         if address in busy or (swept_at is not None and swept_at >= credited_at):
             continue
-        if _sweepable(adapter, address, asset) < cfg.sweep_min[asset]:
+        amount = _sweepable(adapter, address, asset)
+        if amount < cfg.sweep_min[asset] or not worth_sweeping(adapter, asset, amount):
             continue
         key = f"sweep:{chain}:{asset}:{address}:{credit_id}"
         row = CustodySweep(
@@ -202,6 +203,20 @@ def plan_sweeps(
                 planned.append(key)
         busy.add(address)
     return planned
+
+
+def worth_sweeping(adapter: ChainAdapter, asset: str, amount: int) -> bool:
+    """Whether a native sweep moves more than its fee; ``sweep_min`` alone is a static guess.
+
+    An EVM native sweep keeps twice the fee estimate back (:func:`_transfer_amount`),
+    so it must hold more than three fees to deliver more than it burns. Tokens pay
+    their fee in another coin (no common unit here: ``sweep_min`` decides), and a
+    UTXO sweep's amount is already what arrives after its fee.
+    """
+    spec = get_asset(asset)
+    if not spec.is_native or spec.family is ChainFamily.UTXO:
+        return True
+    return amount > 3 * adapter.estimate_fee(asset)
 
 
 def _sweepable(adapter: ChainAdapter, address: str, asset: str) -> int:

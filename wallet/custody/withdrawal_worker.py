@@ -17,8 +17,12 @@ the rest, a batch at a time:
 2. **Send** ``held`` rows from the chain's hot wallet
    (:func:`~wallet.custody.withdrawals.execute_withdrawal`): signed once per
    hold ref and re-sent, never re-signed, on a retry after a crash. A
-   refusal (signer cap, no funds on chain) fails the withdrawal and voids
-   the hold, so the coins are the payer's again. A ``broadcast`` row whose
+   refusal (per-transaction cap, allowlist, invalid address) fails the
+   withdrawal and voids the hold, so the coins are the payer's again; a
+   delay (node error while building, the signer's daily cap, keys
+   unavailable, the hot wallet short) leaves it ``held`` with the reason in
+   ``error_code``, paused like a row whose step raised (step 4) and listed
+   as ``delayed`` (:func:`wallet.custody.withdrawals.is_refusal`). A ``broadcast`` row whose
    last broadcast the node refused (down, or the hot wallet short) is sent
    again — the same signed bytes — each pass until the node takes it.
 3. **Settle** ``broadcast`` rows (:func:`~wallet.custody.withdrawals.settle_withdrawal`)
@@ -114,11 +118,14 @@ class WithdrawalReport:
     posted: list[str] = field(default_factory=list)  # confirmed, hold posted
     failed: list[str] = field(default_factory=list)  # refused, reverted or dropped: hold voided
     pending: int = 0  # broadcast, not yet deep enough
+    delayed: list[tuple[str, str]] = field(default_factory=list)  # (key, code): held, retried
     errors: list[tuple[str, str]] = field(default_factory=list)  # (key, error): retried later
 
     @property
     def idle(self) -> bool:
-        return not (self.sent or self.posted or self.failed or self.pending or self.errors)
+        return not (
+            self.sent or self.posted or self.failed or self.pending or self.delayed or self.errors
+        )
 
     def __str__(self) -> str:
         if self.idle:
@@ -127,6 +134,8 @@ class WithdrawalReport:
             f"sent={len(self.sent)} posted={len(self.posted)} failed={len(self.failed)} "
             f"pending={self.pending}"
         )
+        if self.delayed:
+            text += f" delayed={len(self.delayed)}"
         return text + (f" errors={len(self.errors)}" if self.errors else "")
 
 
@@ -186,7 +195,8 @@ def _step(
     job: _Job,
     worker_id: str,
     report: WithdrawalReport,
-) -> None:
+) -> bool:
+    """Move one row; True when it must wait (delayed before signing) rather than be released."""
     adapter = deps.adapter(job.chain)
     status = job.status
     resend = status is W.BROADCAST and _refused_last_time(factory, job.key)
@@ -200,6 +210,9 @@ def _step(
         )
         if status is W.BROADCAST and not resend:
             report.sent.append(job.key)
+        if status is W.HELD:
+            report.delayed.append((job.key, _error_code(factory, job.key)))
+            return True
     if status is W.BROADCAST:
         needed = deps.policy.required(job.asset, job.inr_paise)
         status = settle_withdrawal(
@@ -211,6 +224,21 @@ def _step(
         report.posted.append(job.key)
     elif status is W.FAILED:
         report.failed.append(job.key)
+    return False
+
+
+def _error_code(factory: sessionmaker[Session], key: str) -> str:
+    with factory() as session:
+        code = session.scalar(select(Withdrawal.error_code).where(Withdrawal.key == key))
+    return code or "unknown"
+
+
+def _pause(factory: sessionmaker[Session], job: _Job, worker_id: str, now: datetime | None) -> None:
+    """Keep the claim for :data:`RETRY_SECONDS`: no worker tries the row before then."""
+    with transaction(factory) as session:
+        renew(
+            session, Withdrawal, [job.id], worker_id=worker_id, lease_seconds=RETRY_SECONDS, now=now
+        )
 
 
 def advance_withdrawals(
@@ -237,20 +265,15 @@ def advance_withdrawals(
     built = deps()
     for job in jobs:
         try:
-            _step(factory, built, job, worker_id, report)
+            wait = _step(factory, built, job, worker_id, report)
         except Exception as exc:  # one bad row must not stop the batch; retried after a pause
             log.exception("withdrawal %s: step failed; retrying in %ss", job.key, RETRY_SECONDS)
             report.errors.append((job.key, f"{type(exc).__name__}: {str(exc)[:200]}"))
             built.discard(job.chain)
-            with transaction(factory) as session:
-                renew(
-                    session,
-                    Withdrawal,
-                    [job.id],
-                    worker_id=worker_id,
-                    lease_seconds=RETRY_SECONDS,
-                    now=now,
-                )
+            _pause(factory, job, worker_id, now)
+            continue
+        if wait:
+            _pause(factory, job, worker_id, now)
             continue
         with transaction(factory) as session:
             release(session, Withdrawal, [job.id], worker_id=worker_id)

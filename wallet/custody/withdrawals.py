@@ -5,9 +5,20 @@
    hold (``withdrawal:<key>``) reserves it on the user's wallet, all in the
    caller's transaction. Idempotent on our ``key``.
 2. :func:`execute_withdrawal` — sends from the hot wallet through
-   :func:`wallet.chains.broadcast.send` (signed once, re-sent on retry). A
-   refusal before anything was broadcast (signer cap, allowlist, funds)
-   voids the hold at once.
+   :func:`wallet.chains.broadcast.send` (signed once, re-sent on retry).
+   An error before anything was signed is either a *refusal* or a *delay*
+   (:func:`is_refusal`):
+
+   - refusals that no retry can change — the signer's per-transaction cap,
+     its allowlist or payload checks, an invalid address, a reused key —
+     fail the withdrawal and void the hold at once (the coins are the
+     payer's again);
+   - delays — a node or transport error while building (``ChainError``),
+     the signer's daily cap reached, the master key or a seed unavailable,
+     the hot wallet short of funds (a sweep refills it) — leave it ``held``
+     with the reason in ``error_code``; the worker tries again after a
+     pause, and ``withdrawal_stuck`` alerts if it stays held too long
+     (:func:`wallet.alerts.conditions.withdrawals_stuck`).
 3. :func:`settle_withdrawal` — confirmed on chain → the hold is posted
    (user wallet → hot wallet leaves our books); reverted or definitively
    dropped → the hold is voided and the withdrawal failed.
@@ -54,10 +65,19 @@ from wallet.chains.base import ChainAdapter, Purpose, TransferIntent
 from wallet.chains.broadcast import BroadcastView, refresh, send, signed_transfer
 from wallet.chains.models import BroadcastStatus, ChainBroadcast
 from wallet.chains.networks import ChainNetwork
-from wallet.custody.errors import ChainError, CustodyError, WithdrawalRefused
+from wallet.custody.errors import (
+    BroadcastConflict,
+    ChainError,
+    CustodyError,
+    DailyCapExceeded,
+    InvalidAddress,
+    SignerRefused,
+    WithdrawalRefused,
+)
 from wallet.custody.fees import book_network_fee
 from wallet.custody.models import Withdrawal, WithdrawalStatus
 from wallet.custody.signer import Signer
+from wallet.db.base import utcnow
 from wallet.db.session import transaction
 from wallet.ledger import place_hold, post_hold, user_wallet, void_hold
 
@@ -115,6 +135,18 @@ def request_withdrawal(
     return row
 
 
+def is_refusal(exc: CustodyError) -> bool:
+    """Whether an error before signing refuses the withdrawal for good (module docstring).
+
+    The signer's policy refusals are final except the daily cap, which
+    resets at midnight UTC; everything else (node, keys, hot funds) is a
+    delay worth retrying.
+    """
+    if isinstance(exc, DailyCapExceeded):
+        return False
+    return isinstance(exc, SignerRefused | InvalidAddress | BroadcastConflict | WithdrawalRefused)
+
+
 def _fail(session: Session, row: Withdrawal, code: str) -> None:
     void_hold(session, hold_ref(row.key))
     row.status = WithdrawalStatus.FAILED
@@ -150,8 +182,10 @@ def execute_withdrawal(
 ) -> WithdrawalStatus:
     """Sign and broadcast (once per key); a refusal before broadcast voids the hold.
 
-    With ``worker_id`` (a claimed row) the status change is made only while
-    that worker still holds the row's lease.
+    A delay (:func:`is_refusal` is false) leaves the withdrawal ``held``
+    with the reason in ``error_code`` and returns ``held``. With
+    ``worker_id`` (a claimed row) the status change is made only while that
+    worker still holds the row's lease.
     """
     with transaction(factory) as session:
         row = session.scalars(select(Withdrawal).where(Withdrawal.key == key)).one()
@@ -171,13 +205,23 @@ def execute_withdrawal(
     try:
         view = send(factory, adapter, signer, intent)
     except (CustodyError, ChainError) as exc:
-        # This call recorded nothing as signed, so nothing of ours is on its way: safe to
-        # void, unless another sender (a lease that ran out under us) signed it meanwhile.
-        log.warning("withdrawal %s refused before broadcast: %s", key, exc.code)
+        refused = is_refusal(exc)
+        log.warning(
+            "withdrawal %s %s before broadcast: %s",
+            key,
+            "refused" if refused else "delayed",
+            exc.code,
+        )
         with transaction(factory) as session:
             row = _locked(session, key)
             if row.status is not WithdrawalStatus.HELD or _lease_lost(row, worker_id):
                 return row.status
+            if not refused:
+                row.error_code = exc.code  # why it waits; cleared once it is broadcast
+                session.flush()
+                return row.status
+            # This call recorded nothing as signed, so nothing of ours is on its way: safe to
+            # void, unless another sender (a lease that ran out under us) signed it meanwhile.
             signed = session.scalar(
                 select(ChainBroadcast.id).where(ChainBroadcast.key == hold_ref(key))
             )
@@ -193,6 +237,9 @@ def execute_withdrawal(
             return row.status
         row.txid = view.txid
         row.status = WithdrawalStatus.BROADCAST
+        row.error_code = None
+        # When it left the queue for the chain: withdrawals_stuck measures ``broadcast`` from here.
+        row.detail = {**(row.detail or {}), "broadcast_at": utcnow().isoformat()}
         session.flush()
         return row.status
 
