@@ -10,17 +10,15 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import wallet.db.all_models  # noqa: F401 - registers every table
-from tests.conftest import _require_postgres
 from tests.custody.rotation_support import (
     SEALED_TABLES,
     b64,
@@ -32,6 +30,7 @@ from tests.custody.rotation_support import (
     read_everything,
     seal_everything,
 )
+from tests.pg import migrated_schema
 from wallet.assets import ChainFamily
 from wallet.chains.networks import NetworkKind
 from wallet.config import Settings
@@ -40,7 +39,6 @@ from wallet.custody.kms import LocalKeyManager, key_fingerprint
 from wallet.custody.rotation import TABLES, remaining, rotate_all
 from wallet.custody.vault import SeedVault
 from wallet.db.base import Base
-from wallet.db.migrate import upgrade
 from wallet.db.models.ops import AuditLog
 from wallet.db.session import make_engine, make_session_factory, transaction
 from wallet.devkeys import platform_kms, previous_master_keys
@@ -53,20 +51,8 @@ from wallet.merchants.models import WebhookEndpoint
 def pg_rotation_url() -> Iterator[str]:
     """A PostgreSQL schema of this module's own at head: rotation is whole-table by
     nature, so it must not meet rows other tests sealed under their own keys."""
-    admin_url = _require_postgres()
-    schema = f"rot_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in admin_url else "?"
-    url = f"{admin_url}{sep}options=-csearch_path%3D{schema}"
-    try:
-        upgrade(url)
+    with migrated_schema(prefix="rot") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

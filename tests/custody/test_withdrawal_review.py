@@ -9,20 +9,19 @@ per transaction); on SQLite, and on PostgreSQL for two admins racing.
 from __future__ import annotations
 
 import os
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from eth_account import Account
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.chains.helpers import Custody, make_custody
-from tests.conftest import DEFAULT_PG
+from tests.pg import migrated_schema, race
 from wallet.admin import review, withdrawal_review
 from wallet.admin.config import AdminConfig
 from wallet.admin.errors import ActionRefused, ApprovalNotPending, SecondAdminRequired
@@ -46,9 +45,8 @@ from wallet.custody.withdrawal_review import (
 )
 from wallet.custody.withdrawals import execute_withdrawal, settle_withdrawal
 from wallet.db.base import utcnow
-from wallet.db.migrate import upgrade
 from wallet.db.models.users import Role, User
-from wallet.db.session import make_engine, make_session_factory, normalise_url, transaction
+from wallet.db.session import make_engine, make_session_factory, transaction
 from wallet.ledger import check_invariants, get_balance, user_wallet
 from wallet.risk import RiskDecisionKind, assess_withdrawal
 from wallet.risk.limits import Period, usage
@@ -285,29 +283,8 @@ def test_above_the_threshold_a_second_admin_must_approve(
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A schema of this module's own at Alembic head (custody seeds are one per family)."""
-    admin_url = normalise_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_PG))
-    try:
-        probe = create_engine(admin_url)
-        with probe.connect() as conn:
-            conn.execute(text("select 1"))
-        probe.dispose()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unreachable: {exc}")
-        pytest.skip(f"LOUD NOTICE: PostgreSQL unreachable: {exc}")
-    schema = f"wr_{uuid.uuid4().hex[:12]}"
-    root = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with root.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in admin_url else "?"
-    url = f"{admin_url}{sep}options=-csearch_path%3D{schema}"
-    try:
-        upgrade(url)
+    with migrated_schema(prefix="wr") as url:
         yield url
-    finally:
-        with root.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        root.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -322,26 +299,6 @@ def pg_world(pg_url: str, eth: dict[str, Any]) -> Iterator[Custody]:
     policy = SignerPolicy(per_tx_cap=CAPS, daily_cap={a: c * 10 for a, c in CAPS.items()})
     yield Custody(factory, master, vault, PublicKeys(vault), Signer(vault, policy))
     engine.dispose()
-
-
-def race(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls at the same moment in threads; each result or exception."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(i: int, call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[i] = call()
-        except Exception as exc:  # collected for the assertions
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.mark.postgres

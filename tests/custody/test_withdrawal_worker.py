@@ -14,7 +14,6 @@ withdrawal once.
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -24,11 +23,11 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
-from sqlalchemy import create_engine, event, func, select, text, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.chains.helpers import Custody, make_custody
-from tests.conftest import DEFAULT_PG
+from tests.pg import migrated_schema, race
 from wallet.assets import Chain, ChainFamily
 from wallet.chains.base import Purpose, TransferIntent
 from wallet.chains.broadcast import send
@@ -52,8 +51,7 @@ from wallet.custody.withdrawal_worker import (
 )
 from wallet.custody.withdrawals import WithdrawalLimits, hold_ref, request_withdrawal
 from wallet.db.base import utcnow
-from wallet.db.migrate import upgrade
-from wallet.db.session import make_engine, make_session_factory, normalise_url, transaction
+from wallet.db.session import make_engine, make_session_factory, transaction
 from wallet.ledger import check_invariants, get_balance, user_wallet
 
 CONFS = 3
@@ -462,29 +460,8 @@ def test_transient_errors_before_signing_leave_the_withdrawal_held(
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A schema of this module's own at Alembic head (custody seeds are one per family)."""
-    admin_url = normalise_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_PG))
-    try:
-        probe = create_engine(admin_url)
-        with probe.connect() as conn:
-            conn.execute(text("select 1"))
-        probe.dispose()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unreachable: {exc}")
-        pytest.skip(f"LOUD NOTICE: PostgreSQL unreachable: {exc}")
-    schema = f"ww_{uuid.uuid4().hex[:12]}"
-    root = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with root.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in admin_url else "?"
-    url = f"{admin_url}{sep}options=-csearch_path%3D{schema}"
-    try:
-        upgrade(url)
+    with migrated_schema(prefix="ww") as url:
         yield url
-    finally:
-        with root.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        root.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -498,26 +475,6 @@ def pg_world(pg_url: str) -> Iterator[Custody]:
     policy = SignerPolicy(per_tx_cap=CAPS, daily_cap={a: c * 10 for a, c in CAPS.items()})
     yield Custody(factory, master, vault, PublicKeys(vault), Signer(vault, policy))
     engine.dispose()
-
-
-def race(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls at the same moment in threads; each result or exception."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(i: int, call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[i] = call()
-        except Exception as exc:  # collected for the assertions
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.mark.postgres
