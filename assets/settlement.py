@@ -18,9 +18,10 @@ from pipelines.resources import (
 from wallet.db.base import utcnow
 from wallet.db.models.payments import Payment
 from wallet.ledger import find_violations
-from wallet.settlement.service import settle_pass
+from wallet.settlement.service import ready_payment_ids, settle_pass
 from wallet.settlement.watch import stuck
 
+SWEEP_LIMIT = 200  # payments one run settles besides its own (then the next run)
 SETTLEMENT_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
 
@@ -43,7 +44,14 @@ def settlements(
 ) -> dg.MaterializeResult:
     """Confirmed payments paid out to the vendor's UPI and their crypto sold, booked."""
     deps = settlement_deps(db, razorpayx, exchanges, alerts, settlement)
-    report = settle_pass(deps, config.payment_ids or None, sell=config.sell)
+    ids = config.payment_ids or None
+    if ids is not None:
+        # Also take whatever else is ready: when runs queue up (one per payment from
+        # pay-now, one per batch from the sensor), the first to start pays them all
+        # and the rest find nothing left to do, so a backlog drains at once.
+        with db.factory()() as session:
+            ids = list(dict.fromkeys([*ids, *ready_payment_ids(session, limit=SWEEP_LIMIT)]))
+    report = settle_pass(deps, ids, sell=config.sell)
     if report.retry_later:
         # Ambiguous outside answers: the same keys are looked up on the retry (op retry policy).
         context.log.warning("retrying later: %s", report.retry_later)

@@ -23,15 +23,15 @@ ORDER = ("ledger", "monitor", "intake", "footprint", "vendor_paid", "settlement"
 
 
 def _runners() -> dict[str, Callable[[Path], BenchResult]]:
-    from bench import footprint, intake, ledger, monitor, pending
+    from bench import footprint, intake, ledger, monitor, settlement, vendor_paid
 
     return {
         "ledger": lambda plots: ledger.run(plots_dir=plots),
         "monitor": lambda plots: monitor.run(plots_dir=plots),
         "intake": lambda plots: intake.run(plots_dir=plots),
         "footprint": lambda plots: footprint.run(plots_dir=plots),
-        "vendor_paid": lambda _plots: pending.vendor_paid(),
-        "settlement": lambda _plots: pending.settlement(),
+        "vendor_paid": lambda plots: vendor_paid.run(plots_dir=plots),
+        "settlement": lambda plots: settlement.run(plots_dir=plots),
     }
 
 
@@ -79,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
 
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     text = render(results, facts, command.strip(), time.perf_counter() - suite_start)
-    (args.out / "RESULTS.md").write_text(text)
+    target = args.out / "RESULTS.md"
+    if args.only and target.exists():  # keep the benchmarks this run did not measure
+        from bench.report import merge
+
+        text = merge(target.read_text(), text, {NUMBERS[k] for k in chosen})
+    target.write_text(text)
     print(f"[bench] wrote {args.out / 'RESULTS.md'}", flush=True)
     return 0
 

@@ -74,3 +74,57 @@ def render(
             rel = os.path.relpath(plot, Path(__file__).resolve().parent)
             out += [f"![{plot.stem}]({rel})", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _split(text: str) -> tuple[list[str], dict[int, list[str]], dict[int, list[str]]]:
+    """(header lines, table rows by benchmark number, sections by benchmark number)."""
+    header: list[str] = []
+    rows: dict[int, list[str]] = {}
+    sections: dict[int, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("| (") and current is None:
+            number = int(line[3 : line.index(")")])
+            rows.setdefault(number, []).append(line)
+        elif line.startswith("## ("):
+            number = int(line[4 : line.index(")")])
+            current = sections.setdefault(number, [])
+            current.append(line)
+        elif current is not None:
+            current.append(line)
+        elif not line.startswith("| figure") and not line.startswith("|---"):
+            header.append(line)
+    return header, rows, sections
+
+
+def merge(previous: str, fresh: str, rerun: set[int]) -> str:
+    """``fresh`` (a ``--only`` run) with every other benchmark's rows and section kept
+    from ``previous``, so re-running one benchmark does not erase the others."""
+    _old_header, old_rows, old_sections = _split(previous)
+    header, new_rows, new_sections = _split(fresh)
+    facts = {
+        line.split(":", 1)[0][2:]: line.split(":", 1)[1].strip()
+        for line in _old_header
+        if line.startswith("- ") and ":" in line
+    }
+    kept = sorted(set(old_rows) - rerun)
+    while header and not header[-1].strip():
+        header.pop()
+    if kept:
+        header.append(
+            f"- kept from the previous run ({facts.get('command', '?')}, "
+            f"{facts.get('date', '?')}): " + ", ".join(f"({k})" for k in kept)
+        )
+    out = [*header, "", "| figure | value | baseline (same run) | ratio | target | met? |"]
+    out.append("|---|---|---|---|---|---|")
+    rows = {**{k: v for k, v in old_rows.items() if k not in rerun}, **new_rows}
+    for k in sorted(rows):
+        out.extend(rows[k])
+    out.append("")
+    sections = {**{k: v for k, v in old_sections.items() if k not in rerun}, **new_sections}
+    for k in sorted(sections):
+        body = list(sections[k])
+        while body and not body[-1].strip():
+            body.pop()
+        out += [*body, ""]
+    return "\n".join(out).rstrip() + "\n"

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from bench import pending
 from bench.core import BenchResult, Figure, percentile
 from bench.footprint import component
 from bench.loadgen import Client, Exhausted, run_phase
@@ -74,13 +73,45 @@ def test_malformed_rows_are_caught() -> None:
 
 
 def test_unmeasurable_benchmarks_say_why_and_the_report_shows_it() -> None:
-    results = [pending.vendor_paid(), pending.settlement()]
+    results = [
+        BenchResult("vendor_paid", 2, "Vendor-paid latency", skipped="no PostgreSQL here"),
+        BenchResult("settlement", 4, "Settlement throughput", skipped="crashed: boom"),
+    ]
     for r in results:
         assert r.well_formed() and r.skipped
     text = render(results, {"cores": "2", "memory": "1 GiB"}, "python -m bench", 2.0)
     assert "- cores: 2" in text and "- memory: 1 GiB" in text
     assert text.count("not measured") == 2
     assert str(results[0].skipped) in text
+
+
+def test_an_only_run_keeps_the_other_benchmarks_rows_and_sections() -> None:
+    from bench.report import merge
+
+    old = [
+        BenchResult(
+            "ledger", 6, "Ledger", figures=[Figure("postings", 5.0, 9.0, "/s", "t", False)]
+        ),
+        BenchResult(
+            "vendor_paid", 2, "Latency", figures=[Figure("p95", 9.0, 1.0, "s", "t", False)]
+        ),
+    ]
+    previous = render(old, {"date": "yesterday"}, "python -m bench", 1.0)
+    fresh = render(
+        [
+            BenchResult(
+                "vendor_paid", 2, "Latency", figures=[Figure("p95", 3.0, 1.0, "s", "t", True)]
+            )
+        ],
+        {"date": "today"},
+        "python -m bench --only vendor_paid",
+        1.0,
+    )
+    text = merge(previous, fresh, {2})
+    assert "| (6) postings | 5 /s |" in text and "## (6) Ledger" in text  # kept
+    assert "| (2) p95 | 3 s |" in text and "| (2) p95 | 9 s |" not in text  # replaced
+    assert text.index("## (2)") < text.index("## (6)")
+    assert "- date: today" in text and "kept from the previous run" in text
 
 
 def test_components_are_named_from_command_lines() -> None:
@@ -223,3 +254,34 @@ def test_intake_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     errors = result.figures[-1]
     assert errors.unit == "errors" and errors.value == 0 and errors.baseline == 0
     assert all(f.value > 0 for f in result.figures if f.unit == "req/s")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(600)
+def test_vendor_paid_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bench import vendor_paid
+
+    _pg(monkeypatch)
+    result = vendor_paid.run(vendor_paid.VendorPaidScale.tiny(), plots_dir=tmp_path)
+    _assert_rows(result, plots=1)
+    never = result.figures[-1]
+    assert never.unit == "payments" and never.value == 0  # every payout reached processed
+    assert all(f.value > 0 for f in result.figures if f.unit == "s")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(600)
+def test_settlement_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bench import settlement
+
+    _pg(monkeypatch)
+    scale = settlement.SettlementScale.tiny()
+    result = settlement.run(scale, plots_dir=tmp_path)
+    _assert_rows(result, plots=1)
+    wall, payouts, orders, batches = result.figures
+    assert "5 done" in wall.name  # every payment completed
+    assert payouts.value == scale.payments and payouts.met is True  # one each, counted outside
+    assert 0 < orders.value <= (orders.baseline or 0)
+    assert 0 < batches.value <= (batches.baseline or 0)

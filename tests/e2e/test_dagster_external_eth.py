@@ -11,9 +11,7 @@ and the deposit counted once (no custody credit to the payer's wallet).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +21,14 @@ from sqlalchemy import func, select
 from web3 import Web3
 
 from sandbox.ethereum.testing import start_ethereum, stop_ethereum
-from tests.e2e.test_dagster_settlement import _env, _status, _wait_for, dagster_dev
-from tests.settlement.helpers import VPA, deps_for, new_user, sol_calculator
-from wallet.assets import ChainFamily
+from taskforce.harness import dagster_dev, deps_for, evm_custody, external_payment, wait_for
+from taskforce.harness import dagster_env as _env
+from tests.e2e.test_dagster_settlement import _status
 from wallet.chains.models import ScanCursor
-from wallet.chains.networks import NetworkKind
-from wallet.custody.addresses import PublicKeys
-from wallet.custody.kms import LocalKeyManager
-from wallet.custody.service import CustodyService
-from wallet.custody.vault import SeedVault
 from wallet.db.migrate import upgrade
 from wallet.db.models.chain import Credit
-from wallet.db.models.payments import PaymentSource
-from wallet.db.session import make_engine, make_session_factory, transaction
+from wallet.db.session import make_engine, make_session_factory
 from wallet.ledger import check_invariants, get_balance, user_wallet
-from wallet.payments.intake import create_payment, create_quote
 from wallet.payments.states import PaymentStatus
 
 pytestmark = pytest.mark.slow
@@ -61,10 +52,7 @@ def test_external_eth_payment_goes_from_quote_to_completed_under_the_daemon(
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     tokens = dict(eth["settings"]["token_contracts"])
-    vault = SeedVault(LocalKeyManager(os.urandom(32)), NetworkKind.SANDBOX)
-    with transaction(factory) as s:
-        vault.create_seed(s, ChainFamily.EVM)
-    service = CustodyService(PublicKeys(vault), NetworkKind.SANDBOX, tokens)
+    service = evm_custody(factory, tokens)
     env = _env(tmp_path, db_url, rzp, venues)
     env.update(
         ETH_RPC_URL=eth["url"],
@@ -78,19 +66,8 @@ def test_external_eth_payment_goes_from_quote_to_completed_under_the_daemon(
                 return s.get(ScanCursor, "ethereum") is not None
 
         # The sensor's first tick starts at today's head: pay only after it.
-        _wait_for(cursor_set, 180, "the ethereum sensor's first tick", proc)
-        now = datetime.now(UTC)
-        with transaction(factory) as s:
-            payer = new_user(s)
-            quote = create_quote(
-                s, payer, asset="ETH", calculate=sol_calculator(now, "ETH"),
-                payee_vpa=VPA, amount_paise=50_000, payee_name="Ravi Kumar",
-            )  # fmt: skip
-            payment = create_payment(
-                s, payer, quote.id, PaymentSource.EXTERNAL, now=now,
-                assign_deposit=lambda ss, p: service.external_payment_target(ss, p)[0],
-            )  # fmt: skip
-            pid, address, wei = payment.id, payment.deposit_address, payment.amount_minor
+        wait_for(cursor_set, 180, "the ethereum sensor's first tick", proc)
+        pid, address, wei, payer = external_payment(factory, service, asset="ETH")
         w3 = Web3(Web3.HTTPProvider(eth["url"]))
         txid = w3.eth.send_transaction({"from": w3.eth.accounts[1], "to": address, "value": wei})
         assert w3.eth.wait_for_transaction_receipt(txid, timeout=30)["status"] == 1
@@ -99,7 +76,7 @@ def test_external_eth_payment_goes_from_quote_to_completed_under_the_daemon(
         )
         assert reply.status_code == 200, reply.text
 
-        _wait_for(
+        wait_for(
             lambda: _status(factory, pid) is PaymentStatus.COMPLETED,
             240,
             f"payment {pid} to complete",

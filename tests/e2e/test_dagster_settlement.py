@@ -10,88 +10,21 @@ end ``completed`` with exactly one payout each at RazorpayX.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandbox.testing import free_port
-from taskforce.dagster_instance import render_instance_yaml
-from tests.settlement.helpers import custodial_payment, deps_for
-from wallet.config import Settings
+from taskforce.harness import custodial_payment, dagster_dev, deps_for, wait_for, webserver_up
+from taskforce.harness import dagster_env as _env
 from wallet.db.migrate import upgrade
 from wallet.db.models import Payment
 from wallet.db.session import make_engine, make_session_factory
 from wallet.ledger import check_invariants
 from wallet.payments.states import PaymentStatus
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def _env(tmp: Path, db_url: str, rzp: dict[str, Any], venues: dict[str, Any]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "TASKFORCE_"))}
-    env.update(
-        DAGSTER_HOME=str(tmp / "dagster"),
-        DATABASE_URL=db_url,
-        VAR_DIR=str(tmp / "var"),
-        SANDBOX_ENDPOINTS_FILE=str(tmp / "no-endpoints.json"),
-        RAZORPAYX_URL=rzp["url"],
-        EXCHANGE_URL=venues["binance"]["url"],
-        INR_EXCHANGE_URL=venues["inr"]["url"],
-        COINBASE_URL="",
-        SETTLEMENT_SELL_WINDOW_SECONDS="1",
-    )
-    return env
-
-
-def _wait_for(predicate: Any, timeout: float, what: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"dagster exited early while waiting for {what}")
-        if predicate():
-            return
-        time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@contextlib.contextmanager
-def dagster_dev(tmp: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """Real ``dagster dev`` (webserver + daemon) on a free port; its process group is
-    stopped afterwards, whatever happens."""
-    home = Path(env["DAGSTER_HOME"])
-    home.mkdir()
-    (home / "dagster.yaml").write_text(render_instance_yaml(Settings(_env_file=None)))
-    port = free_port()
-    with (tmp / "dagster.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield proc, port
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def _status(factory: sessionmaker[Session], pid: str) -> PaymentStatus:
@@ -108,13 +41,7 @@ def test_custodial_sol_payment_goes_from_quote_to_completed_under_the_daemon(
     factory = make_session_factory(engine)
     env = _env(tmp_path, db_url, rzp, venues)
     with dagster_dev(tmp_path, env) as (proc, port):
-
-        def graphql_up() -> bool:
-            with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).is_success
-            return False
-
-        _wait_for(graphql_up, 120, "the Dagster webserver", proc)
+        wait_for(lambda: webserver_up(port), 120, "the Dagster webserver", proc)
         from pipelines.submit import submit_settlement_run
 
         direct = custodial_payment(factory, inr_paise=50_000)
@@ -122,7 +49,7 @@ def test_custodial_sol_payment_goes_from_quote_to_completed_under_the_daemon(
         by_sensor = custodial_payment(factory, inr_paise=60_000)
 
         for pid in (direct, by_sensor):
-            _wait_for(
+            wait_for(
                 lambda pid=pid: _status(factory, pid) is PaymentStatus.COMPLETED,
                 180,
                 f"payment {pid} to complete",

@@ -22,6 +22,7 @@ point does no external action twice (RELIABILITY G3).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -62,6 +63,7 @@ from wallet.settlement.errors import SettlementRetryable
 from wallet.settlement.models import SellBatch
 from wallet.settlement.payouts import (
     ACTOR,
+    FAILED_STATES,
     OPEN_STATES,
     Applied,
     PayoutGateway,
@@ -318,6 +320,21 @@ def settle_payment(deps: SettlementDeps, payment_id: str) -> PaymentStatus:
         return session.get_one(Payment, payment_id).status
 
 
+def _await_payouts(deps: SettlementDeps, keys: list[str]) -> None:
+    """Poll the payouts of ``keys`` until none is open or ``payout_wait_seconds`` pass."""
+    deadline = time.monotonic() + deps.config.payout_wait_seconds
+    waiting = [k for k in keys if _payout_status(deps, k) in OPEN_STATES]
+    while waiting and time.monotonic() < deadline:
+        deps.sleep(deps.config.payout_poll_interval_seconds)
+        still: list[str] = []
+        for key in waiting:
+            with contextlib.suppress(SettlementRetryable):  # settle_payment reports it
+                refresh_payout(deps, key)
+            if _payout_status(deps, key) in OPEN_STATES:
+                still.append(key)
+        waiting = still
+
+
 def _payout_status(deps: SettlementDeps, key: str) -> PayoutStatus:
     with deps.factory() as session:
         return session.scalars(select(Payout.status).where(Payout.idempotency_key == key)).one()
@@ -335,9 +352,29 @@ def settle_pass(
     if payment_ids is None:
         with deps.factory() as session:
             payment_ids = ready_payment_ids(session)
+    # Send every payout first, then wait for their outcomes together: a run of
+    # n payments waits about one processing delay, not n of them.
+    keys: dict[str, str] = {}
     for payment_id in payment_ids:
         try:
-            report.statuses[payment_id] = settle_payment(deps, payment_id).value
+            key = _start(deps, payment_id)
+            if key is not None:
+                submit_payout(deps, key)
+                keys[payment_id] = key
+        except SettlementRetryable as exc:
+            report.retry_later[payment_id] = exc.message
+    _await_payouts(deps, [k for p, k in keys.items() if p not in report.retry_later])
+    for payment_id in payment_ids:
+        if payment_id in report.retry_later:
+            continue
+        key = keys.get(payment_id)
+        try:
+            if key is not None and _payout_status(deps, key) not in FAILED_STATES:
+                with deps.factory() as session:  # paid, or still open: webhooks carry on
+                    status = session.get_one(Payment, payment_id).status
+            else:  # a failed attempt is followed by a new one (or the payment is held)
+                status = settle_payment(deps, payment_id)
+            report.statuses[payment_id] = status.value
         except SettlementRetryable as exc:
             report.retry_later[payment_id] = exc.message
     if sell:
