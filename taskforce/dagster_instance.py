@@ -18,6 +18,10 @@ telemetry:
 run_queue:
   max_concurrent_runs: 4
   dequeue_interval_seconds: 1
+  # Launching a run spawns a process; threads keep one slow launch from holding
+  # the others (a pay-now run must not wait behind a safety-net retry).
+  dequeue_use_threads: true
+  dequeue_num_workers: 4
 run_monitoring:
   enabled: true
   poll_interval_seconds: 5
