@@ -3,6 +3,7 @@ re-credit after a reorg, against the real Ethereum stand-in (anvil, one block pe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,30 @@ def test_cold_threshold_moves_only_the_surplus(
     with transaction(world.factory) as s:
         assert get_balance(s, "hot:ethereum:USDC").balance == 0  # custody moves book nothing
         check_invariants(s)
+
+
+def test_the_signers_daily_cap_delays_a_sweep_instead_of_failing_it(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    post(admin, "/__sandbox/fund", {"address": hot(world), "asset": "ETH", "amount": "1"})
+    post(admin, "/__sandbox/fund", {"address": hot(world), "asset": "USDC", "amount": "80"})
+    cfg = CustodyConfig(
+        sweep_min=CFG.sweep_min,
+        cold_threshold={"USDC": 30 * 10**6},
+        cold_addresses={"ethereum": COLD},
+    )
+    policy = world.signer.policy
+    world.signer.policy = replace(policy, daily_cap={**policy.daily_cap, "USDC": 10 * 10**6})
+    capped = run_sweeps(world.factory, adapter, world.signer, cfg)
+    assert capped.statuses == {"cold:ethereum:USDC:1": SweepStatus.SENT}  # waiting, not failed
+    with transaction(world.factory) as s:
+        assert s.scalar(select(func.count()).select_from(ChainBroadcast)) == 0  # nothing signed
+    assert adapter.balance(hot(world), "USDC") == 80 * 10**6
+
+    world.signer.policy = policy  # a new UTC day: the cap has room again
+    done = run_sweeps(world.factory, adapter, world.signer, cfg)
+    assert done.planned == [] and done.statuses == {"cold:ethereum:USDC:1": SweepStatus.CONFIRMED}
+    assert adapter.balance(hot(world), "USDC") == 30 * 10**6
 
 
 def test_sweep_retried_after_a_dropped_broadcast_sends_the_same_tx_once(

@@ -82,3 +82,15 @@ class InsufficientOnChainFunds(CustodyError):
 
 class WithdrawalRefused(CustodyError):
     code = "withdrawal_refused"
+
+
+def is_refusal(exc: CustodyError) -> bool:
+    """Whether an error before signing refuses a transfer for good.
+
+    The signer's policy refusals are final except the daily cap, which
+    resets at midnight UTC; everything else (node, keys, hot funds) is a
+    delay worth retrying. Withdrawals and sweeps both decide by this.
+    """
+    if isinstance(exc, DailyCapExceeded):
+        return False
+    return isinstance(exc, SignerRefused | InvalidAddress | BroadcastConflict | WithdrawalRefused)

@@ -31,7 +31,10 @@ id, advanced by :func:`advance_sweep`, safe to re-run or crash anywhere):
    once and broadcast under ``<id>:tx`` (:func:`wallet.chains.broadcast.send`):
    a retry after a dropped or ambiguous broadcast re-sends the same bytes.
 4. ``confirmed`` / ``failed`` — fees booked; a failed sweep leaves the
-   coins where they were and a later credit plans a new one.
+   coins where they were and a later credit plans a new one. Only a refusal
+   no retry can change fails a sweep (:func:`wallet.custody.errors.is_refusal`:
+   the allowlist, the per-transaction cap); the signer's daily cap, a missing
+   key or a node error leave it where it is for the next tick.
 
 One open sweep per source address at a time (tokens first), so a native
 sweep never spends the gas a token sweep on the same address is waiting on.
@@ -54,7 +57,7 @@ from wallet.chains.solana import SolanaAdapter
 from wallet.chains.utxo import UtxoAdapter
 from wallet.custody.addresses import platform_address_any
 from wallet.custody.config import CustodyConfig
-from wallet.custody.errors import ChainError, CustodyError
+from wallet.custody.errors import ChainError, CustodyError, is_refusal
 from wallet.custody.fees import NETWORK_FEE_KIND, book_network_fee, native_asset
 from wallet.custody.models import CustodySweep, SweepKind, SweepStatus
 from wallet.custody.signer import Signer
@@ -398,6 +401,9 @@ def advance_sweep(
             log.warning("sweep %s waits: %s", key, exc.code)
             return sweep.status
         except CustodyError as exc:
+            if not is_refusal(exc):  # the daily cap, keys, funds: the next tick tries again
+                log.warning("sweep %s waits: %s", key, exc.code)
+                return sweep.status
             log.warning("sweep %s refused: %s", key, exc.code)
             return _set(factory, key, OPEN, SweepStatus.FAILED, error=exc.code).status
         if sweep.status is before:

@@ -22,7 +22,7 @@ the rest, a batch at a time:
    delay (node error while building, the signer's daily cap, keys
    unavailable, the hot wallet short) leaves it ``held`` with the reason in
    ``error_code``, paused like a row whose step raised (step 4) and listed
-   as ``delayed`` (:func:`wallet.custody.withdrawals.is_refusal`). A ``broadcast`` row whose
+   as ``delayed`` (:func:`wallet.custody.errors.is_refusal`). A ``broadcast`` row whose
    last broadcast the node refused (down, or the hot wallet short) is sent
    again — the same signed bytes — each pass until the node takes it.
 3. **Settle** ``broadcast`` rows (:func:`~wallet.custody.withdrawals.settle_withdrawal`)

@@ -7,7 +7,7 @@
 2. :func:`execute_withdrawal` — sends from the hot wallet through
    :func:`wallet.chains.broadcast.send` (signed once, re-sent on retry).
    An error before anything was signed is either a *refusal* or a *delay*
-   (:func:`is_refusal`):
+   (:func:`wallet.custody.errors.is_refusal`):
 
    - refusals that no retry can change — the signer's per-transaction cap,
      its allowlist or payload checks, an invalid address, a reused key —
@@ -66,13 +66,10 @@ from wallet.chains.broadcast import BroadcastView, refresh, send, signed_transfe
 from wallet.chains.models import BroadcastStatus, ChainBroadcast
 from wallet.chains.networks import ChainNetwork
 from wallet.custody.errors import (
-    BroadcastConflict,
     ChainError,
     CustodyError,
-    DailyCapExceeded,
-    InvalidAddress,
-    SignerRefused,
     WithdrawalRefused,
+    is_refusal,
 )
 from wallet.custody.fees import book_network_fee
 from wallet.custody.models import Withdrawal, WithdrawalStatus
@@ -133,18 +130,6 @@ def request_withdrawal(
     session.add(row)
     session.flush()
     return row
-
-
-def is_refusal(exc: CustodyError) -> bool:
-    """Whether an error before signing refuses the withdrawal for good (module docstring).
-
-    The signer's policy refusals are final except the daily cap, which
-    resets at midnight UTC; everything else (node, keys, hot funds) is a
-    delay worth retrying.
-    """
-    if isinstance(exc, DailyCapExceeded):
-        return False
-    return isinstance(exc, SignerRefused | InvalidAddress | BroadcastConflict | WithdrawalRefused)
 
 
 def _fail(session: Session, row: Withdrawal, code: str) -> None:
