@@ -7,13 +7,16 @@ deposits credited exactly once, and a tick that found or moved something is
 reported as an ``AssetObservation`` of ``chain_confirmations``. External
 payments are moved on in the same tick
 (:func:`wallet.chains.confirmations.advance_payments`: detected, confirmed,
-under/overpaid, reorged), so a confirmed payment reaches the payments sensor
-without a run. A tick without a new block costs the cursor read and the
-node's head (one RPC).
+under/overpaid, reorged), and the payments it confirmed get their settlement
+run requested by this same tick (run key ``settle:<digest of ids>``): waiting
+for the payments sensor's next tick added up to its interval to the vendor's
+wait (issue 11: p95 ≤ 8 s after the confirming block). The payments sensor
+backs these up after its hand-off grace. A tick without a new block costs the
+cursor read and the node's head (one RPC).
 
-The tick has already done everything ``confirmations_job`` would do, so a run
-(a fresh Python process importing the whole code location: seconds of CPU)
-is requested only after a reorg, with run key ``<chain>:<start>-<end>:reorg``:
+The tick has already done everything ``confirmations_job`` would do, so a
+confirmations run (a fresh Python process importing the whole code location:
+seconds of CPU) is requested only after a reorg, with run key ``<chain>:<start>-<end>:reorg``:
 a second look from a clean process at the rare event that reverses credits,
 kept in Dagster's run history. Operators can still launch the job by hand.
 
@@ -41,8 +44,9 @@ from dataclasses import dataclass
 import dagster as dg
 
 from assets.chains import chain_confirmations
-from pipelines.jobs import confirmations_job
+from pipelines.jobs import confirmations_job, settlement_job
 from pipelines.resources import WalletDatabase
+from sensors.payments import BATCH, settle_key, settle_request
 from wallet.chains.base import ChainAdapter
 
 AdapterFactory = Callable[[], ChainAdapter]
@@ -87,7 +91,7 @@ class _Tick:
     chain: str
     cursor: str | None
     event: dg.AssetObservation | None = None
-    request: dg.RunRequest | None = None
+    requests: tuple[dg.RunRequest, ...] = ()
 
 
 def _scan(chain: str, build_adapter: AdapterFactory, db: WalletDatabase) -> _Tick:
@@ -135,20 +139,27 @@ def _scan(chain: str, build_adapter: AdapterFactory, db: WalletDatabase) -> _Tic
             "payments": str(payments),
         },
     )
-    request = None
+    confirmed = payments.moved.get("confirmed", [])
+    requests = [
+        settle_request(chunk, settle_key(chunk))
+        for chunk in (confirmed[i : i + BATCH] for i in range(0, len(confirmed), BATCH))
+    ]
     if report.reorg_depth:
-        request = dg.RunRequest(
-            run_key=f"{chain}:{report.start}-{report.end}:reorg",
-            run_config={"ops": {"chain_confirmations": {"config": {"chain": chain}}}},
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{chain}:{report.start}-{report.end}:reorg",
+                run_config={"ops": {"chain_confirmations": {"config": {"chain": chain}}}},
+                job_name=confirmations_job.name,
+            )
         )
-    return _Tick(chain, cursor, event, request)
+    return _Tick(chain, cursor, event, tuple(requests))
 
 
 def _result(
     ticks: list[_Tick], cursor: str | None, before: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     events = [t.event for t in ticks if t.event is not None]
-    requests = [t.request for t in ticks if t.request is not None]
+    requests = [r for t in ticks for r in t.requests]
     if events or requests:
         return dg.SensorResult(run_requests=requests, cursor=cursor, asset_events=events)
     chains = ", ".join(t.chain for t in ticks)
@@ -168,7 +179,7 @@ def chain_sensor(
 
     @dg.sensor(
         name=f"{chain}_chain_sensor",
-        job=confirmations_job,
+        jobs=[confirmations_job, settlement_job],
         minimum_interval_seconds=interval_s,
         default_status=default_status,
     )
@@ -199,7 +210,7 @@ def chains_sensor(
 
     @dg.sensor(
         name=name,
-        job=confirmations_job,
+        jobs=[confirmations_job, settlement_job],
         minimum_interval_seconds=interval_s,
         default_status=default_status,
         description=f"Scans {', '.join(chains)}: observations, credits, payment confirmations.",

@@ -1,6 +1,7 @@
 """The payments sensor: settlement runs for payments that must move, keyed by their ids."""
 
 import hashlib
+from datetime import timedelta
 
 import dagster as dg
 
@@ -11,10 +12,16 @@ from wallet.settlement.watch import Watermark, newly_confirmed, overdue
 
 BATCH = 20  # payments per run: one process start amortised over many payouts
 RETRY_AFTER_S = 60.0
+# Whoever confirms a payment submits its settlement run at once: "pay now" for
+# custodial payments, the chains sensor for external ones. The sensor asks only
+# for payments confirmed longer ago than this, so it backs them up without racing
+# them (a duplicate run is a whole process start for nothing).
+HANDOFF_GRACE_S = 10.0
 
 
-def _digest(ids: list[str]) -> str:
-    return hashlib.sha256(",".join(sorted(ids)).encode()).hexdigest()[:24]
+def settle_key(ids: list[str]) -> str:
+    """The run key for settling ``ids``: the same set asks for the same run."""
+    return "settle:" + hashlib.sha256(",".join(sorted(ids)).encode()).hexdigest()[:24]
 
 
 def settle_request(ids: list[str], run_key: str) -> dg.RunRequest:
@@ -22,6 +29,7 @@ def settle_request(ids: list[str], run_key: str) -> dg.RunRequest:
         run_key=run_key,
         run_config={"ops": {"settlements": {"config": {"payment_ids": ids}}}},
         tags={"taskforce/payments": ",".join(ids)[:4000]},
+        job_name=settlement_job.name,
     )
 
 
@@ -33,7 +41,7 @@ def settle_request(ids: list[str], run_key: str) -> dg.RunRequest:
 def payments_sensor(
     context: dg.SensorEvaluationContext, db: WalletDatabase, settlement: SettlementResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """New ``confirmed`` payments (after the cursor), plus the safety net for overdue ones.
+    """Confirmed payments (after the cursor, past the hand-off grace), plus overdue ones.
 
     Cursor: the watermark (``updated_at``, ``id``) of the newest confirmed
     payment requested. Run keys derive from payment ids, so a duplicate tick
@@ -43,10 +51,12 @@ def payments_sensor(
     mark = Watermark.decode(context.cursor)
     now = utcnow()
     with db.factory()() as session:
-        new, advanced = newly_confirmed(session, mark)
+        new, advanced = newly_confirmed(
+            session, mark, until=now - timedelta(seconds=HANDOFF_GRACE_S)
+        )
         late = [p for p in overdue(session, now, RETRY_AFTER_S) if p not in new]
     requests = [
-        settle_request(chunk, f"settle:{_digest(chunk)}")
+        settle_request(chunk, settle_key(chunk))
         for chunk in (new[i : i + BATCH] for i in range(0, len(new), BATCH))
     ]
     if late:

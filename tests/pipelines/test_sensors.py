@@ -8,9 +8,11 @@ from typing import Any
 
 import dagster as dg
 import httpx
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+import sensors.payments
 from pipelines.resources import (
     AlertsResource,
     RazorpayXResource,
@@ -35,8 +37,9 @@ def _run(sensor: Any, cursor: str | None, **resources: Any) -> Any:
 
 
 def test_payments_sensor_requests_each_confirmed_payment_once(
-    app_db: tuple[str, sessionmaker[Session]],
+    app_db: tuple[str, sessionmaker[Session]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
     url, factory = app_db
     db = WalletDatabase(database_url=url)
     first = [custodial_payment(factory), custodial_payment(factory)]
@@ -63,9 +66,31 @@ def test_payments_sensor_requests_each_confirmed_payment_once(
     ]
 
 
-def test_payments_sensor_safety_net_retries_overdue_payments_once_per_bucket(
+def test_payments_sensor_leaves_a_just_confirmed_payment_to_its_confirmer(
     app_db: tuple[str, sessionmaker[Session]],
 ) -> None:
+    """Pay-now or the chains sensor submits it; the sensor backs it up after the grace."""
+    url, factory = app_db
+    db = WalletDatabase(database_url=url)
+    pid = custodial_payment(factory)
+    fresh = _run(payments_sensor, None, db=db, settlement=SettlementResource())
+    assert isinstance(fresh, dg.SkipReason)
+    with transaction(factory) as s:
+        s.execute(
+            update(Payment)
+            .where(Payment.id == pid)
+            .values(updated_at=utcnow() - timedelta(seconds=sensors.payments.HANDOFF_GRACE_S + 1))
+        )
+    late = _run(payments_sensor, None, db=db, settlement=SettlementResource())
+    [request] = late.run_requests
+    assert request.run_key.startswith("settle:") and request.job_name == "settlement_job"
+    assert request.run_config["ops"]["settlements"]["config"]["payment_ids"] == [pid]
+
+
+def test_payments_sensor_safety_net_retries_overdue_payments_once_per_bucket(
+    app_db: tuple[str, sessionmaker[Session]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
     url, factory = app_db
     db = WalletDatabase(database_url=url)
     pid = custodial_payment(factory)

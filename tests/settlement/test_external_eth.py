@@ -146,14 +146,20 @@ def test_external_eth_payment_goes_from_quote_to_completed(
     world.tick()  # no new block: nothing moves
     assert world.status(pid) is S.DETECTED
     world.mine(CONFS - 1)
-    world.tick()
+    confirming = world.tick()
     assert world.status(pid) is S.CONFIRMED
+    # The confirming tick asks for the settlement run itself: no wait for the payments sensor.
+    assert isinstance(confirming, dg.SensorResult)
+    [request] = confirming.run_requests
+    assert request.job_name == "settlement_job" and request.run_key.startswith("settle:")
+    assert request.run_config["ops"]["settlements"]["config"]["payment_ids"] == [pid]
     world.mine(1)
-    world.tick()  # a later tick changes nothing
+    later = world.tick()  # a later tick changes nothing and asks for nothing
     assert world.status(pid) is S.CONFIRMED
+    assert not isinstance(later, dg.SensorResult) or later.run_requests == []
 
     deps = deps_for(world.factory, rzp, venues)
-    report = settle_pass(deps, [pid])
+    report = settle_pass(deps, request.run_config["ops"]["settlements"]["config"]["payment_ids"])
     assert report.statuses == {pid: "completed"}
     [payout] = deps.payouts.find_payouts(pid)
     assert payout.status.value == "processed" and payout.amount_paise == 50_000

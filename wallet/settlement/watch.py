@@ -54,10 +54,16 @@ class Watermark:
 
 
 def newly_confirmed(
-    session: Session, mark: Watermark, limit: int = 50
+    session: Session, mark: Watermark, limit: int = 50, *, until: datetime | None = None
 ) -> tuple[list[str], Watermark]:
-    """Confirmed payments after ``mark`` (oldest first) and the advanced watermark."""
+    """Confirmed payments after ``mark`` (oldest first) and the advanced watermark.
+
+    ``until`` leaves out payments that changed after it: those whose confirmer
+    submits their settlement itself get that long before the sensor asks again.
+    """
     query = select(Payment.id, Payment.updated_at).where(Payment.status == PaymentStatus.CONFIRMED)
+    if until is not None:
+        query = query.where(Payment.updated_at <= until)
     if mark.updated_at is not None:
         query = query.where(
             or_(
