@@ -259,10 +259,10 @@ def test_a_payment_flagged_for_review_is_held_when_its_funds_confirm(world: Worl
         risk.reasons = ["aml_structuring"]
     world.pay(address, wei)
     world.mine(CONFS - 1)
-    world.tick()
-    world.tick()
-    # Funds confirmed, but the flag sends it to review: the settlement sensor never sees it.
+    ticks = [world.tick(), world.tick()]
+    # Funds confirmed, but the flag sends it to review: no settlement run is asked for.
     assert world.status(pid) is S.HELD_FOR_REVIEW
+    assert [r for t in ticks if isinstance(t, dg.SensorResult) for r in t.run_requests] == []
     with world.factory() as s:
         check_invariants(s)
 

@@ -242,15 +242,15 @@ def _move(
                 ledger_postings=postings,
                 ledger_kind=kind,
             )
-            if to is S.CONFIRMED:
-                _hold_if_flagged(session, payment.id)
+            if to is S.CONFIRMED and _hold_if_flagged(session, payment.id):
+                to = S.HELD_FOR_REVIEW  # what the report's readers (settle requests) must see
     except IllegalTransition:
         return False  # another run moved it first
     report.add(to, payment.id)
     return True
 
 
-def _hold_if_flagged(session: Session, payment_id: str) -> None:
+def _hold_if_flagged(session: Session, payment_id: str) -> bool:
     """An external payment the risk engine flagged waits for review, not settlement.
 
     The decision was made at payment creation (before funds existed); it takes
@@ -260,14 +260,16 @@ def _hold_if_flagged(session: Session, payment_id: str) -> None:
     from wallet.risk.models import PaymentRisk, RiskDecisionKind
 
     risk = session.scalar(select(PaymentRisk).where(PaymentRisk.payment_id == payment_id))
-    if risk is not None and risk.decision is RiskDecisionKind.HOLD_FOR_REVIEW:
-        transition(
-            session,
-            payment_id,
-            S.HELD_FOR_REVIEW,
-            "risk review: " + ", ".join(str(r) for r in risk.reasons),
-            actor="system:risk",
-        )
+    if risk is None or risk.decision is not RiskDecisionKind.HOLD_FOR_REVIEW:
+        return False
+    transition(
+        session,
+        payment_id,
+        S.HELD_FOR_REVIEW,
+        "risk review: " + ", ".join(str(r) for r in risk.reasons),
+        actor="system:risk",
+    )
+    return True
 
 
 def _surplus_entry(session: Session, payment_id: str) -> int | None:
