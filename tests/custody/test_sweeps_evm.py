@@ -3,6 +3,7 @@ re-credit after a reorg, against the real Ethereum stand-in (anvil, one block pe
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,14 @@ from wallet.custody.fees import NETWORK_FEE_KIND
 from wallet.custody.models import CreditReinstatement, CustodySweep, SweepStatus
 from wallet.custody.service import scan_chain
 from wallet.custody.sweeps import get_sweep, run_sweeps
+from wallet.db.base import utcnow
 from wallet.db.models.chain import Credit
 from wallet.db.models.ledger import JournalEntry
+from wallet.db.models.payments import Payment, PaymentSource, Quote, QuoteStatus
+from wallet.db.models.users import AddressPurpose
 from wallet.db.session import transaction
 from wallet.ledger import check_invariants, get_balance, user_wallet
+from wallet.payments.states import PaymentStatus
 
 CONFS = 3
 POLICY = ConfirmationPolicy({"ETH": CONFS, "USDC": CONFS})
@@ -136,6 +141,58 @@ def test_erc20_sweep_tops_up_gas_first_and_books_both_fees(
     again = run_sweeps(world.factory, adapter, world.signer, CFG)
     assert again.planned == [] and again.statuses == {}
     assert fee_total(world) == fees
+
+
+def settled_external_payment(
+    world: Custody, address: str, amount: int, status: PaymentStatus = PaymentStatus.COMPLETED
+) -> str:
+    """A settled external ETH payment whose deposit (booked to escrow) sits on ``address``."""
+    uid = world.user(f"payer-{uuid.uuid4().hex[:8]}@example.com")
+    now = utcnow()
+    with transaction(world.factory) as s:
+        quote = Quote(
+            id=str(uuid.uuid4()), user_id=uid, asset="ETH", amount_minor=amount,
+            amount_inr_paise=50_000, rate="1", payee_vpa="ravi@upi",
+            status=QuoteStatus.ACCEPTED, expires_at=now,
+        )  # fmt: skip
+        s.add(quote)
+        s.flush()  # no ORM relationship orders the two inserts
+        payment = Payment(
+            id=str(uuid.uuid4()), user_id=uid, quote_id=quote.id, payee_vpa="ravi@upi",
+            asset="ETH", amount_minor=amount, amount_inr_paise=50_000,
+            source=PaymentSource.EXTERNAL, status=status, deposit_address=address,
+        )  # fmt: skip
+        s.add(payment)
+        return payment.id
+
+
+def test_a_completed_external_payments_escrow_is_swept_once(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    uid = world.user("escrow@example.com")
+    paid, dust, open_ = (world.address(Chain.ETHEREUM, uid, AddressPurpose.DEPOSIT) for _ in "abc")
+    for address, amount in ((paid, "0.5"), (dust, "0.001"), (open_, "0.5")):
+        post(admin, "/__sandbox/fund", {"address": address, "asset": "ETH", "amount": amount})
+    pid = settled_external_payment(world, paid, 5 * 10**17)
+    settled_external_payment(world, dust, 10**15)  # below sweep_min: never looked at
+    settled_external_payment(world, open_, 5 * 10**17, PaymentStatus.PAID_OUT)  # not sold yet
+    hot_before = adapter.balance(hot(world), "ETH")
+
+    report = run_sweeps(world.factory, adapter, world.signer, CFG)
+    key = f"sweep:ethereum:ETH:{paid}:payment:{pid}"
+    assert report.planned == [key] and report.statuses == {key: SweepStatus.CONFIRMED}
+    sweep = get_sweep(world.factory, key)
+    fee = receipt_fee(admin, broadcast(world, sweep.tx_key).txid)
+    moved = sweep.amount_minor or 0
+    assert adapter.balance(hot(world), "ETH") - hot_before == moved > 0
+    assert adapter.balance(paid, "ETH") + moved + fee == 5 * 10**17  # the fee reserve stays
+    assert adapter.balance(open_, "ETH") == 5 * 10**17
+    assert fee_total(world) == fee  # the only entry a sweep posts
+    with transaction(world.factory) as s:
+        assert get_balance(s, "escrow:ethereum:ETH").balance == 0  # the principal books nothing
+        check_invariants(s)
+    again = run_sweeps(world.factory, adapter, world.signer, CFG)
+    assert again.planned == [] and again.statuses == {}
 
 
 def test_cold_threshold_moves_only_the_surplus(

@@ -11,6 +11,8 @@ runs :mod:`wallet.custody.sweeps` on the chains that have something to do:
    With nothing due this is the whole tick: no signer, no adapter, no RPC.
    The memory is per process and forgotten every :data:`FULL_PASS_SECONDS`
    (the sweep rows and credits are the truth; this is only a shortcut).
+   Completed external payments' escrow, which has no credit, is planned on
+   those full passes: it is not needed to pay anyone, so ten minutes is soon enough.
 2. **Plan and advance** — :func:`~wallet.custody.sweeps.run_sweeps` for each
    due chain: a deposit address holding at least ``sweep_min`` (custody's
    config from settings) since its last credit gets a sweep to the chain's

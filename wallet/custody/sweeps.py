@@ -20,7 +20,8 @@ id, advanced by :func:`advance_sweep`, safe to re-run or crash anywhere):
 
 1. ``planned`` — :func:`plan_sweeps` records a sweep for a deposit address
    whose balance reached ``sweep_min`` after a credit newer than its last
-   sweep; :func:`plan_cold` one for the hot wallet's surplus above
+   sweep, and for a completed external payment's deposit address (its
+   escrow, id ``…:payment:<id>``); :func:`plan_cold` one for the hot wallet's surplus above
    ``cold_threshold``. Sweep ids are deterministic (the newest credit id,
    or a per-asset sequence), so concurrent planners make one row.
 2. ``topup`` — an ERC-20 or SPL sweep whose address lacks native coin for
@@ -44,8 +45,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -183,20 +185,32 @@ def plan_sweeps(
                 )
             )
         )
+        escrow = _settled_escrow(session, chain, assets, cfg)
     # Tokens first: their top-up must not be swept away by a native sweep.
-    candidates = sorted(
-        (row for row in credited if row[1] in assets and row[1] in cfg.sweep_min),
-        key=lambda r: (get_asset(r[1]).is_native, r[2]),
+    candidates: list[tuple[str, str, str, datetime | None]] = sorted(
+        (
+            (address, asset, str(credit_id), credited_at)
+            for address, asset, credit_id, credited_at in credited
+            if asset in assets and asset in cfg.sweep_min
+        ),
+        key=lambda r: (get_asset(r[1]).is_native, int(r[2])),
+    )
+    # Settled payments' deposit addresses: their escrow coins join the hot wallet.
+    candidates += sorted(
+        ((address, asset, f"payment:{pid}", None) for address, asset, pid in escrow),
+        key=lambda r: get_asset(r[1]).is_native,
     )
     planned: list[str] = []
-    for address, asset, credit_id, credited_at in candidates:
+    for address, asset, source, credited_at in candidates:
         swept_at = last.get((address, asset))
-        if address in busy or (swept_at is not None and swept_at >= credited_at):
+        if address in busy or (
+            swept_at is not None and (credited_at is None or swept_at >= credited_at)
+        ):
             continue
         amount = _sweepable(adapter, address, asset)
         if amount < cfg.sweep_min[asset] or not worth_sweeping(adapter, asset, amount):
             continue
-        key = f"sweep:{chain}:{asset}:{address}:{credit_id}"
+        key = f"sweep:{chain}:{asset}:{address}:{source}"
         row = CustodySweep(
             key=key, kind=SweepKind.SWEEP, chain=chain, asset=asset,
             from_address=address, to_address=hot, status=SweepStatus.PLANNED,
@@ -206,6 +220,58 @@ def plan_sweeps(
                 planned.append(key)
         busy.add(address)
     return planned
+
+
+# Settled payment addresses looked at per planning pass (the oldest first).
+ESCROW_BATCH = 100
+
+
+def _settled_escrow(
+    session: Session, chain: str, assets: set[str], cfg: CustodyConfig
+) -> list[tuple[str, str, str]]:
+    """(address, asset, payment id) of completed external payments never swept from.
+
+    The deposit of an external payment is booked once, into
+    ``escrow:<chain>:<A>``, by settlement's collect entry, and never gets a
+    ``credits`` row (:mod:`wallet.chains.confirmations`), so the credit-driven
+    planning above never sees it. Once the payment is ``completed`` the coins
+    are ours to move: like any sweep this books only its fee. Only payments
+    worth at least ``sweep_min`` are considered, so dust does not come back
+    every pass; an address swept once is done (a late deposit to it is an
+    ordinary credit and takes the path above).
+    """
+    from wallet.db.models.payments import Payment, PaymentSource
+    from wallet.payments.states import PaymentStatus
+
+    big_enough = [
+        (Payment.asset == asset) & (Payment.amount_minor >= minimum)
+        for asset, minimum in cfg.sweep_min.items()
+        if asset in assets
+    ]
+    if not big_enough:
+        return []
+    swept = (
+        select(CustodySweep.id)
+        .where(
+            CustodySweep.chain == chain,
+            CustodySweep.from_address == Payment.deposit_address,
+            CustodySweep.asset == Payment.asset,
+        )
+        .exists()
+    )
+    rows = session.execute(
+        select(Payment.deposit_address, Payment.asset, Payment.id)
+        .where(
+            Payment.source == PaymentSource.EXTERNAL,
+            Payment.status == PaymentStatus.COMPLETED,
+            Payment.deposit_address.is_not(None),
+            or_(*big_enough),
+            ~swept,
+        )
+        .order_by(Payment.updated_at, Payment.id)
+        .limit(ESCROW_BATCH)
+    ).all()
+    return [(str(a), str(s), str(p)) for a, s, p in rows]
 
 
 def worth_sweeping(adapter: ChainAdapter, asset: str, amount: int) -> bool:
