@@ -278,35 +278,51 @@ def request_action(
     if payment is None:
         raise AdminNotFound("no such payment")
     if action in MONEY_ACTIONS and payment.amount_inr_paise > config.two_admin_threshold_paise:
-        approval = PendingApproval(
-            action=action,
-            subject_type="payment",
-            subject_id=payment.id,
-            amount_paise=payment.amount_inr_paise,
-            reason=why,
-            status=ApprovalStatus.PENDING,
-            requested_by=admin.id,
-            requested_at=now,
+        return file_for_second_admin(
+            session, action, "payment", payment.id, payment.amount_inr_paise, why, admin, now
         )
-        try:
-            with session.begin_nested():
-                session.add(approval)
-                session.flush()
-        except IntegrityError:
-            raise ActionRefused(
-                "this action already waits for a second admin", code="approval_pending"
-            ) from None
-        record(
-            session,
-            actor=f"admin:{admin.id}",
-            action="admin.approval_requested",
-            subject_type="payment",
-            subject_id=payment.id,
-            data={"action": action, "approval_id": approval.id, "reason": why},
-        )
-        return Outcome(False, approval, "waiting for a second admin's approval")
     message = _execute(session, action, payment.id, f"admin:{admin.id}", why, admin, now)
     return Outcome(True, None, message)
+
+
+def file_for_second_admin(
+    session: Session,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    amount_paise: int | None,
+    why: str,
+    admin: User,
+    now: datetime,
+) -> Outcome:
+    """Record ``action`` as waiting for another admin (one pending request per action), audited."""
+    approval = PendingApproval(
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        amount_paise=amount_paise,
+        reason=why,
+        status=ApprovalStatus.PENDING,
+        requested_by=admin.id,
+        requested_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(approval)
+            session.flush()
+    except IntegrityError:
+        raise ActionRefused(
+            "this action already waits for a second admin", code="approval_pending"
+        ) from None
+    record(
+        session,
+        actor=f"admin:{admin.id}",
+        action="admin.approval_requested",
+        subject_type=subject_type,
+        subject_id=subject_id,
+        data={"action": action, "approval_id": approval.id, "reason": why},
+    )
+    return Outcome(False, approval, "waiting for a second admin's approval")
 
 
 def _pending(session: Session, approval_id: int) -> PendingApproval:

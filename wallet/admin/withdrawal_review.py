@@ -16,14 +16,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wallet.admin.config import AdminConfig
 from wallet.admin.errors import ActionRefused, AdminNotFound
-from wallet.admin.models import ApprovalStatus, PendingApproval
-from wallet.admin.review import Outcome, check_admin, require_reason
-from wallet.audit import record
+from wallet.admin.review import Outcome, check_admin, file_for_second_admin, require_reason
 from wallet.custody.models import Withdrawal
 from wallet.custody.withdrawal_review import (
     SUBJECT,
@@ -80,30 +77,6 @@ def request_action(
     actor = f"admin:{admin.id}"
     if not _needs_second_admin(row, config):
         return Outcome(True, None, execute(session, action, str(row.id), actor, why, now))
-    approval = PendingApproval(
-        action=action,
-        subject_type=SUBJECT,
-        subject_id=str(row.id),
-        amount_paise=inr_value(row),
-        reason=why,
-        status=ApprovalStatus.PENDING,
-        requested_by=admin.id,
-        requested_at=now,
+    return file_for_second_admin(
+        session, action, SUBJECT, str(row.id), inr_value(row), why, admin, now
     )
-    try:
-        with session.begin_nested():
-            session.add(approval)
-            session.flush()
-    except IntegrityError:
-        raise ActionRefused(
-            "this action already waits for a second admin", code="approval_pending"
-        ) from None
-    record(
-        session,
-        actor=actor,
-        action="admin.approval_requested",
-        subject_type=SUBJECT,
-        subject_id=row.id,
-        data={"action": action, "approval_id": approval.id, "reason": why},
-    )
-    return Outcome(False, approval, "waiting for a second admin's approval")

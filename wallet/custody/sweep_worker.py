@@ -41,18 +41,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.assets import Chain
-from wallet.chains.base import ChainAdapter
-from wallet.custody.addresses import PublicKeys
+from wallet.custody.chain_work import ChainWork
 from wallet.custody.config import CustodyConfig
 from wallet.custody.models import CustodySweep, SweepStatus
-from wallet.custody.signer import Signer
 from wallet.custody.sweeps import OPEN, plan_cold, run_sweeps
 from wallet.custody.withdrawal_worker import hot_address
 from wallet.db.models.chain import Credit
@@ -62,25 +60,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SweepDeps:
+class SweepDeps(ChainWork):
     """What sweeping needs from the outside world (built only when a chain is due)."""
 
-    signer: Signer
-    adapters: Mapping[str, Callable[[], ChainAdapter]]
     config: CustodyConfig
-    keys: PublicKeys
-
-    def adapter(self, chain: Chain) -> ChainAdapter:
-        build = self.adapters.get(chain.value)
-        if build is None:
-            raise LookupError(f"no adapter configured for {chain.value}")
-        return build()
-
-    def discard(self, chain: Chain) -> None:
-        """Drop a shared adapter after an error, so the next use starts afresh."""
-        drop = getattr(self.adapters.get(chain.value), "discard", None)
-        if callable(drop):
-            drop()
 
 
 # Every this often each chain is planned again whatever the gate says: a credit whose id

@@ -44,7 +44,7 @@ nothing; the broadcast itself is keyed by our hold ref (RELIABILITY.md G3).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -52,12 +52,11 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.assets import Chain
-from wallet.chains.base import ChainAdapter
 from wallet.chains.models import BroadcastStatus, ChainBroadcast
 from wallet.custody.addresses import PublicKeys, platform_address, platform_address_any
+from wallet.custody.chain_work import ChainWork
 from wallet.custody.deposits import ConfirmationPolicy
 from wallet.custody.models import Withdrawal, WithdrawalStatus
-from wallet.custody.signer import Signer
 from wallet.custody.withdrawals import execute_withdrawal, hold_ref, settle_withdrawal
 from wallet.db.claims import claim_batch, release, renew
 from wallet.db.models.users import AddressPurpose
@@ -76,31 +75,11 @@ DEFAULT_LIMIT = 20
 
 
 @dataclass(frozen=True)
-class WithdrawalDeps:
-    """What moving withdrawals needs from the outside world (built only when there is work).
+class WithdrawalDeps(ChainWork):
+    """What moving withdrawals needs (built only when there is work); Solana's hot
+    address comes from the signer's pool filler."""
 
-    ``adapters`` maps a chain value to a factory of its adapter (the
-    sensors' ``SharedAdapter`` keeps one open across ticks); the worker
-    never closes an adapter. ``keys`` derives the EVM/UTXO hot addresses
-    (made on first use); Solana's comes from the signer's pool filler.
-    """
-
-    signer: Signer
-    adapters: Mapping[str, Callable[[], ChainAdapter]]
     policy: ConfirmationPolicy
-    keys: PublicKeys
-
-    def adapter(self, chain: Chain) -> ChainAdapter:
-        build = self.adapters.get(chain.value)
-        if build is None:
-            raise LookupError(f"no adapter configured for {chain.value}")
-        return build()
-
-    def discard(self, chain: Chain) -> None:
-        """Drop a shared adapter after an unexpected error, so the next use starts afresh."""
-        drop = getattr(self.adapters.get(chain.value), "discard", None)
-        if callable(drop):
-            drop()
 
 
 def hot_address(session: Session, keys: PublicKeys, chain: Chain) -> str:

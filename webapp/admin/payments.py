@@ -3,11 +3,15 @@ withdrawals held for review)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from wallet.admin import review, withdrawal_review
+from wallet.admin.review import Outcome
 from wallet.assets import CRYPTO_ASSETS
 from wallet.custody.models import Withdrawal, WithdrawalStatus
 from wallet.custody.withdrawal_review import inr_value, parked_withdrawals, review_reasons
@@ -120,34 +124,24 @@ def review_queue() -> ResponseReturnValue:
 @admin_required
 def review_action(payment_id: str) -> ResponseReturnValue:
     """Retry settlement, refund or mark resolved (a second admin above the threshold)."""
-    try:
-        with unit_of_work() as db:
-            outcome = review.request_action(
-                db,
-                request.form.get("action", ""),
-                payment_id,
-                admin=db.get_one(type(admin()), admin().id),
-                reason=request.form.get("reason", ""),
-                config=config(),
-                now=utcnow(),
-            )
-    except WalletError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("admin.review_queue"))
-    flash(outcome.message.capitalize() + ".", "info")
-    return redirect(url_for("admin.review_queue"))
+    return _queue_action(review.request_action, payment_id)
 
 
 @bp.post("/review/withdrawals/<int:withdrawal_id>/action")
 @admin_required
 def withdrawal_action(withdrawal_id: int) -> ResponseReturnValue:
     """Approve (send) or reject a parked withdrawal (a second admin above the threshold)."""
+    return _queue_action(withdrawal_review.request_action, withdrawal_id)
+
+
+def _queue_action(request_action: Callable[..., Outcome], subject: Any) -> ResponseReturnValue:
+    """Run a review-queue form's action on ``subject``; the outcome or the refusal is flashed."""
     try:
         with unit_of_work() as db:
-            outcome = withdrawal_review.request_action(
+            outcome = request_action(
                 db,
                 request.form.get("action", ""),
-                withdrawal_id,
+                subject,
                 admin=db.get_one(type(admin()), admin().id),
                 reason=request.form.get("reason", ""),
                 config=config(),
