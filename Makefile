@@ -39,8 +39,10 @@ lint:
 types:
 	$(BIN)/mypy wallet/
 
+# Three workers on two cores: much of the suite waits on stand-ins, anvil and Dagster
+# processes. Whole files per worker, so a module's chain node is started once.
 pytest:
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 bench: setup
 	$(BIN)/python -m bench
