@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.resources import WalletDatabase
+from pipelines.resources import AlertsResource, WalletDatabase
 
 
 class ChainConfig(dg.Config):
@@ -25,17 +25,22 @@ def confirmation_rules() -> Callable[..., Any] | None:
 
 @dg.asset(group_name="chains", kinds={"python"})
 def chain_confirmations(
-    context: dg.AssetExecutionContext, config: ChainConfig, db: WalletDatabase
+    context: dg.AssetExecutionContext,
+    config: ChainConfig,
+    db: WalletDatabase,
+    alerts: AlertsResource,
 ) -> dg.MaterializeResult:
     """Payments moved on by what the chain shows: detected, confirmed, reorged, failed, expired.
 
-    Launched by a chain sensor only when a scan found something (or a
-    reorg). Deposits are credited (or reversed) by custody's
-    ``process_deposits``; moving external *payments* along is the chains
-    layer's ``advance_payments`` once it lands. The scan ran in the sensor.
+    Launched by the chains sensor after a reorg (or by hand). Deposits are
+    credited (or reversed) by custody's ``process_deposits``; external
+    payments are moved along by ``advance_payments``; settled payments whose
+    deposit the reorg removed raise a critical alert
+    (:mod:`wallet.chains.settled_reorgs`). The scan ran in the sensor.
     """
     from pipelines.resources import _settings
     from wallet.assets import Chain
+    from wallet.chains.settled_reorgs import alert_settled_deposits_gone
     from wallet.custody.deposits import process_deposits
     from wallet.custody.service import build_adapter, confirmation_policy
 
@@ -44,6 +49,7 @@ def chain_confirmations(
     try:
         # Re-runnable: a deposit the sensor's tick already credited is skipped.
         deposits = process_deposits(factory, adapter, confirmation_policy(_settings()))
+        gone = alert_settled_deposits_gone(factory, adapter, alerts.sink(db))
     finally:
         adapter.close()
     metadata: dict[str, Any] = {
@@ -52,6 +58,7 @@ def chain_confirmations(
         "pending": deposits.pending,
         "reversed": len(deposits.reversed),
         "refused": len(deposits.refused),
+        "settled_deposits_gone": len(gone),
     }
     advance = confirmation_rules()
     if advance is None:

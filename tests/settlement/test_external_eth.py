@@ -30,9 +30,12 @@ from pipelines.resources import WalletDatabase
 from sandbox.ethereum.testing import start_ethereum, stop_ethereum
 from sensors.chains import chain_sensor
 from tests.settlement.helpers import VPA, deps_for, new_user, sol_calculator, sqlite_factory
+from wallet.alerts.core import Alerter, LogChannel, SqlIncidents
+from wallet.alerts.models import AlertIncident, IncidentStatus
 from wallet.assets import Chain, ChainFamily
 from wallet.chains.evm import EvmAdapter
 from wallet.chains.networks import NetworkKind
+from wallet.chains.settled_reorgs import alert_settled_deposits_gone
 from wallet.custody.addresses import PublicKeys
 from wallet.custody.kms import LocalKeyManager
 from wallet.custody.service import CustodyService
@@ -179,6 +182,36 @@ def test_external_eth_payment_goes_from_quote_to_completed(
         assert get_balance(s, user_wallet(payer, "ETH")).balance == 0
         assert get_balance(s, "hot:ethereum:ETH").balance == 0
         assert get_balance(s, "float:INR").balance == -50_000
+        check_invariants(s)
+
+
+def test_a_settled_payment_whose_deposit_is_reorged_out_raises_a_critical_alert(
+    world: World, rzp: dict[str, Any], venues: dict[str, Any]
+) -> None:
+    pid, address, wei, _payer = world.external_payment()
+    world.pay(address, wei)
+    world.mine(CONFS - 1)
+    world.tick()
+    assert settle_pass(deps_for(world.factory, rzp, venues), [pid]).statuses == {pid: "completed"}
+    tokens = dict(world.eth["settings"]["token_contracts"])
+    adapter = EvmAdapter(world.eth["url"], tokens, chain_id=31337)
+    alerts = Alerter(SqlIncidents(world.factory), [LogChannel()])
+    try:
+        assert alert_settled_deposits_gone(world.factory, adapter, alerts) == []  # still there
+
+        world.reorg(CONFS + 1)  # the payer's block and those on it replaced: the transfer is gone
+        after = world.tick()
+        assert isinstance(after, dg.SensorResult)
+        assert [r.job_name for r in after.run_requests] == ["confirmations_job"]
+        assert world.status(pid) is S.COMPLETED  # the vendor was paid: nothing moves back
+        assert alert_settled_deposits_gone(world.factory, adapter, alerts) == [pid]
+        assert alert_settled_deposits_gone(world.factory, adapter, alerts) == [pid]  # a rerun
+    finally:
+        adapter.close()
+    with world.factory() as s:
+        [incident] = s.scalars(select(AlertIncident)).all()
+        assert incident.key == f"settled_deposit_reorged:{pid}" and incident.severity == "critical"
+        assert incident.status is IncidentStatus.OPEN and incident.count == 2  # deduped, not resent
         check_invariants(s)
 
 

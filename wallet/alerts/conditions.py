@@ -23,6 +23,11 @@ Incident keys (what dedupes and what resolves):
 ``webhook_failing:razorpayx``  payouts final at RazorpayX, no webhook heard
 ``dagster_multiple_daemons:<type>``  two daemon ids beating for one type
 =======================  ===========================================
+
+Fired directly by their producers rather than evaluated here:
+``settled_deposit_reorged:<payment>`` (:mod:`wallet.chains.settled_reorgs`),
+``payout_reversed:<payout>`` (:mod:`wallet.settlement.service`) and the venue
+registry's "every venue disabled" (:mod:`wallet.exchanges.registry`).
 """
 
 from __future__ import annotations
