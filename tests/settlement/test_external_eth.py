@@ -391,6 +391,44 @@ def test_funds_after_expiry_are_credited_to_the_payers_wallet(
         check_invariants(s)
 
 
+def test_still_underpaid_at_the_deadline_is_refunded_to_the_payers_wallet(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wallet.risk.engine import payment_ref
+    from wallet.risk.models import LimitReservation, ReservationStatus
+
+    pid, address, wei, payer = world.external_payment()
+    world.pay(address, wei - 1000)
+    world.mine(CONFS)
+    world.tick()
+    assert world.status(pid) is S.UNDERPAID
+    _set_clock(monkeypatch, _expiry_deadline(world, pid) - timedelta(seconds=1))
+    world.mine(1)
+    world.tick()
+    assert world.status(pid) is S.UNDERPAID  # still time for a top-up
+
+    _set_clock(monkeypatch, _expiry_deadline(world, pid))
+    world.mine(1)
+    world.tick()  # gives up ...
+    world.mine(1)
+    world.tick()  # ... and the next scan credits what arrived, once
+    world.tick()
+    assert world.status(pid) is S.REFUNDED
+    world.pay(address, 1000)  # a top-up after the deadline is the payer's deposit too
+    world.mine(CONFS)
+    world.tick()
+    with world.factory() as s:
+        credits = sorted(c.amount_minor for c in s.scalars(select(Credit)))
+        assert credits == [1000, wei - 1000]
+        assert get_balance(s, user_wallet(payer, "ETH")).balance == wei
+        assert get_balance(s, "escrow:ethereum:ETH").balance == 0  # never the payment's
+        reservation = s.scalar(
+            select(LimitReservation).where(LimitReservation.ref == payment_ref(pid))
+        )
+        assert reservation is not None and reservation.status is ReservationStatus.RELEASED
+        check_invariants(s)
+
+
 def test_funds_inside_the_grace_window_still_pay_the_payment(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

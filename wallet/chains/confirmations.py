@@ -22,10 +22,13 @@ status from the observations on the current best chain, every time:
     Dr ``escrow:<chain>:<A>`` / Cr ``user:<payer>:wallet:<A>``. The payer
     can spend or withdraw it like any custodial balance.
   - less than quoted → ``underpaid``: nothing is booked and the vendor is
-    not paid. A later top-up moves it back to ``detected`` and it is judged
-    again on the new total; otherwise an operator decides (``refunded`` to
-    the payer's address, or ``held_for_review``) — the coins are still on
-    the payment's deposit address, so either path is a plain transfer.
+    not paid. A top-up before the funding deadline (the quote's expiry plus
+    the grace below) moves it back to ``detected`` and it is judged again on
+    the new total. Still short at the deadline, it moves to ``refunded``: the
+    payment gives up its address and custody credits what arrived (and
+    anything later) to the payer's wallet as an ordinary deposit
+    (:func:`wallet.custody.deposits.process_deposits`), which the payer can
+    spend or withdraw. Nothing is lost and nothing is paid out.
 - a payment whose every sighting left the best chain before settlement
   moves to ``reorged`` (from ``detected``, ``underpaid``, ``overpaid`` or
   ``confirmed``); a surplus already credited is taken back by the exact
@@ -359,7 +362,17 @@ def _advance_one(
         return
     if status is S.UNDERPAID:
         if seen.total < payment.amount_minor:
-            return  # still short: waiting for a top-up or an operator
+            now, grace = deadline
+            if now >= payment.quote_expires_at + grace:
+                # Still short at the funding deadline: the payment gives up its address,
+                # and custody credits what arrived to the payer's wallet as a deposit.
+                _move(
+                    factory, payment, status, S.REFUNDED,
+                    f"received {seen.total} of {payment.amount_minor} by "
+                    f"{(payment.quote_expires_at + grace).isoformat()}: credited to the "
+                    "payer's wallet", report,
+                )  # fmt: skip
+            return  # still short: waiting for a top-up until the deadline
         if not _move(factory, payment, status, S.DETECTED, "top-up received", report):
             return
         status = S.DETECTED

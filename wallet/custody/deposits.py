@@ -20,10 +20,11 @@ Rules (RELIABILITY.md, "Ethereum" / "Bitcoin/Dogecoin" / "Solana"):
   address belongs to the payment, not to the payer's balance: it is
   never credited here (settlement's collect entry books it once, see
   :mod:`wallet.chains.confirmations`). Another asset sent there is an
-  ordinary deposit of the payer. So is anything that arrives once the
-  payment has *expired* unfunded (it ever reached ``expired``): the payment
-  no longer claims its address, and the late coins are credited to the
-  payer's wallet like any deposit, never lost and never paid out.
+  ordinary deposit of the payer. So is anything at the address once the
+  payment has *expired* unfunded (it ever reached ``expired``) or gave up
+  underpaid (``underpaid → refunded`` at its funding deadline): the payment
+  no longer claims its address, and the coins are credited to the payer's
+  wallet like any deposit, never lost and never paid out.
 - One credit per ``(chain, txid, idx)``: the ``credits`` unique key, taken
   in the same transaction as the ledger entry ``deposit.credit``.
 - A credit whose every observation left the best chain is reversed with a
@@ -47,7 +48,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -213,14 +214,21 @@ def process_deposits(
                     ChainBroadcast.purpose.in_(INTERNAL_PURPOSES),
                 ),
                 # Paid to an external payment's address: the payment's, booked by settlement
-                # (unless it expired unfunded: then late coins are the payer's deposit).
+                # (unless it expired unfunded or gave up underpaid: then the coins are the
+                # payer's deposit).
                 ~exists().where(
                     Payment.source == PaymentSource.EXTERNAL,
                     Payment.deposit_address == ChainObservation.address,
                     Payment.asset == ChainObservation.asset,
                     ~exists().where(
                         PaymentEvent.payment_id == Payment.id,
-                        PaymentEvent.to_status == PaymentStatus.EXPIRED,
+                        or_(
+                            PaymentEvent.to_status == PaymentStatus.EXPIRED,
+                            and_(
+                                PaymentEvent.from_status == PaymentStatus.UNDERPAID,
+                                PaymentEvent.to_status == PaymentStatus.REFUNDED,
+                            ),
+                        ),
                     ),
                 ),
                 ChainObservation.block_number >= head - window,

@@ -5,7 +5,8 @@
 - The payment dies before any funds moved (``quote_issued`` or
   ``awaiting_funds`` → ``failed`` / ``expired``): give back the velocity
   and amount limits its risk assessment reserved, so an abandoned quote
-  does not eat the payer's daily limit.
+  does not eat the payer's daily limit. So does an underpaid payment that
+  gives up at its funding deadline (``underpaid → refunded``).
 
 Called by :func:`wallet.payments.transitions.transition` inside its
 savepoint, so a failure here undoes the transition too.
@@ -53,7 +54,10 @@ def after_transition(
                 consideration_paise=payment.amount_inr_paise,
                 now=now,
             )
-    elif before in _BEFORE_FUNDS and after in _DEAD:
-        # Refused or stopped by screening before anything was reserved: nothing to give back.
+    elif (before in _BEFORE_FUNDS and after in _DEAD) or (
+        before is PaymentStatus.UNDERPAID and after is PaymentStatus.REFUNDED
+    ):
+        # Never paid: the limits go back. Refused or stopped by screening before anything
+        # was reserved: nothing to give back.
         with contextlib.suppress(ReservationNotFound):
             release_reservation(session, payment_ref(payment.id), now=now)
