@@ -26,9 +26,12 @@ and the stand-in's ``payout.initiated`` webhook (the payout created).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +52,7 @@ class VendorPaidScale:
     spacing_s: float = 1.5
     external: int = 10
     timeout_s: float = 300.0
+    worker: bool = True  # the warm settlement worker, as `taskforce run` starts it
 
     @classmethod
     def tiny(cls) -> VendorPaidScale:
@@ -69,7 +73,7 @@ class Sample:
         return None if self.processed is None else self.processed - self.t0
 
 
-def _app(world: World, port: int) -> Any:
+def _app(world: World, port: int, worker: bool) -> Any:
     from wallet.config import Settings
     from wallet.risk import RiskConfig
     from webapp import create_app
@@ -80,6 +84,7 @@ def _app(world: World, port: int) -> Any:
         var_dir=world.tmp / "web-var",
         web_host="127.0.0.1",
         dagster_port=port,
+        settlement_worker=worker,
     )
     app = create_app(settings)
     # One vendor paid by many fresh payers trips the fan-in AML rule (a review
@@ -113,7 +118,7 @@ def _custodial(
 
     engine = make_engine(world.db_url)
     factory = make_session_factory(engine)
-    app = _app(world, port)
+    app = _app(world, port, scale.worker)
     samples: list[Sample] = []
     settled_by: dict[str, str] = {}
     try:
@@ -263,10 +268,33 @@ def run(scale: VendorPaidScale | None = None, *, plots_dir: Path) -> BenchResult
                 wait_for(_cursor(world, "ethereum"), 240, "the ethereum sensor's first tick", proc)
             else:
                 time.sleep(5)  # let the daemon's first sensor ticks pass
-            custodial, _ = _custodial(world, port, scale, proc)
-            external = _external(world, scale, proc) if scale.external else []
+            with settle_worker(world.tmp, env) if scale.worker else contextlib.nullcontext():
+                custodial, _ = _custodial(world, port, scale, proc)
+                external = _external(world, scale, proc) if scale.external else []
             runs = settlement_runs(port)
     return _result(result, scale, custodial, external, runs, plots_dir)
+
+
+@contextlib.contextmanager
+def settle_worker(tmp: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """``taskforce settle-worker`` over the same database and stand-ins as ``dagster dev``."""
+    with (tmp / "settle-worker.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "taskforce", "settle-worker"],
+            env={**env, "SETTLEMENT_WORKER": "true"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
 
 
 def _cursor(world: World, chain: str) -> Callable[[], bool]:
@@ -357,8 +385,14 @@ def _result(
     result.notes += [
         f"{len(custodial)} custodial payments ({', '.join(ASSETS)} alternating), one every "
         f"{scale.spacing_s} s, each confirmed through `webapp.pay.service.pay` (what "
-        '`POST /api/v1/payments` calls) with its "pay now" GraphQL submit; then '
-        f"{len(external)} external ETH payments on anvil, one at a time. Real `dagster dev` "
+        "`POST /api/v1/payments` calls); "
+        + (
+            "the warm settlement worker (`taskforce settle-worker`, as `taskforce run` starts "
+            "it) pays them, Dagster's runs sell and back it up; "
+            if scale.worker
+            else 'each with its "pay now" GraphQL submit; '
+        )
+        + f"then {len(external)} external ETH payments on anvil, one at a time. Real `dagster dev` "
         "(webserver + daemon) with the instance settings of `taskforce/dagster_instance.py`, "
         "app database on PostgreSQL, RazorpayX stand-in at its default processing delay "
         "(0.3-0.5 s); processed time = arrival of its `payout.processed` webhook. "
@@ -366,7 +400,8 @@ def _result(
         "\n".join(rows),
         "Where the time goes (Dagster's run records and the stand-in's webhooks):",
         "\n".join(split),
-        "What limits it: every settlement run is a new process (Dagster's default run "
+        "Before the warm worker (``VendorPaidScale(worker=False)``, pay-now GraphQL runs): "
+        "every settlement run is a new process (Dagster's default run "
         "launcher), which imports dagster and the code location before it can pay: about "
         "5 s of CPU on this machine (`python -X importtime -c 'import pipelines.definitions'`"
         ": 5.0 s, 2.8 s of it dagster) while runs are queued at most 4 at a time. So a "

@@ -136,7 +136,12 @@ def run_platform(settings: Settings, *, with_sandbox: bool = True, keep_data: bo
         credentials = seed_demo(settings)
         init_custody(settings)
         home = _write_dagster_yaml(settings)
-        env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "PYTHONUNBUFFERED": "1",
+            "SETTLEMENT_WORKER": "true",  # pay-now leaves confirmed payments to the worker
+        }
         bin_dir = Path(sys.executable).parent
         web = f"{settings.web_host}:{settings.web_port}"
         processes.append(
@@ -161,6 +166,9 @@ def run_platform(settings: Settings, *, with_sandbox: bool = True, keep_data: bo
                 logs / "dagster.log",
                 env,
             )
+        )
+        processes.append(
+            _spawn([str(bin_dir / "taskforce"), "settle-worker"], logs / "settle-worker.log", env)
         )
         if sandbox is not None:
             open_venue_inventory(settings)

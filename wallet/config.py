@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 5000
     dagster_port: int = 3000
+    # A warm ``taskforce settle-worker`` runs (``taskforce run`` starts one): it polls for
+    # confirmed payments, so "pay now" launches no Dagster run of its own.
+    settlement_worker: bool = False
     secret_key: SecretStr | None = None  # Flask session signing; generated in dev
     vapid_private_key: SecretStr | None = None  # Web Push (PEM); generated in dev
     vapid_subject: str = "mailto:ops@taskforce.example"

@@ -15,6 +15,10 @@ a list of payment ids), so a burst of payments costs one launch, not one
 each, and the request never waits on Dagster. Any failure only logs,
 because the sensor picks up every confirmed payment anyway (the safety
 net), which also covers ids still queued when the process stops.
+
+With ``settlement_worker`` set (``taskforce run`` sets it), nothing is
+submitted: the warm worker (:mod:`wallet.settlement.worker`) finds the
+confirmed payment within a quarter of a second, without a process start.
 """
 
 from __future__ import annotations
@@ -110,6 +114,8 @@ def _queue(app: Flask) -> SettleNowQueue | None:
     if submit is None:
         if app.testing:
             return None  # tests wire their own; never a stray run on a shared Dagster
+        if settings().settlement_worker:
+            return None  # the warm worker polls for confirmed payments: no run to launch
         many = _dagster_submit()
     else:
         many = _one_by_one(submit)
