@@ -514,3 +514,20 @@ def test_the_new_routes_are_in_the_openapi_document(client: FlaskClient) -> None
     assert "Idempotency-Key" in params
     schema = spec["components"]["schemas"]["QuoteOut"]["properties"]
     assert schema["amount_minor"]["type"] == "string"
+
+
+def test_with_the_settlement_worker_running_pay_now_launches_no_dagster_run(
+    pay_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.pay import settle_now as pay_now
+
+    launched: list[list[str]] = []
+    monkeypatch.setattr(pay_now, "_dagster_submit", lambda: launched.append)
+    monkeypatch.setattr(pay_app, "testing", False)  # the production wiring, not a test's own
+    base = pay_app.extensions["settings"]
+    for worker, expected in ((True, False), (False, True)):
+        pay_app.extensions["settings"] = base.model_copy(update={"settlement_worker": worker})
+        pay_app.extensions.pop("settle_now_queue", None)
+        with pay_app.app_context():
+            assert pay_now.kick_settlement("p-1") is expected
+    pay_app.extensions["settings"] = base
