@@ -9,8 +9,6 @@ provides them, so they are read at run time and never shown in the UI.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -29,15 +27,7 @@ from pipelines.jobs import (
     reconciliation_job,
     settlement_job,
 )
-from pipelines.resources import (
-    AlertsResource,
-    ExchangeResource,
-    RatesResource,
-    RazorpayXResource,
-    ReportsResource,
-    SettlementResource,
-    WalletDatabase,
-)
+from pipelines.resources import resources
 from pipelines.schedules import analytics_schedule, reconciliation_schedule
 from sensors.chains import all_chains_sensor
 from sensors.combined import housekeeping_sensor, outbox_sensor
@@ -49,49 +39,6 @@ from sensors.rates import order_books_sensor, rates_sensor
 # Sensor ticks build a DagsterInstance each: stop each one re-reading Dagster's
 # migration scripts (pipelines/dagster_patches.py says why this is safe).
 dagster_patches.install()
-
-
-def _secret(name: str) -> Any:
-    """``dg.EnvVar(name)`` when the environment sets it, else empty (settings fallback)."""
-    return dg.EnvVar(name) if os.environ.get(name) else ""
-
-
-def _number(name: str) -> Any:
-    """``dg.EnvVar.int(name)`` when set, else 0 ("use the settings' value")."""
-    return dg.EnvVar.int(name) if os.environ.get(name) else 0
-
-
-def resources(
-    secret: Callable[[str], Any] = _secret, number: Callable[[str], Any] = _number
-) -> dict[str, Any]:
-    """The code location's resources; ``secret``/``number`` read the environment.
-
-    Outside Dagster (the settlement worker) pass readers that return plain
-    values: ``dg.EnvVar`` is resolved only by Dagster itself.
-    """
-    return {
-        "db": WalletDatabase(database_url=secret("DATABASE_URL")),
-        "razorpayx": RazorpayXResource(
-            key_id=secret("RAZORPAYX_KEY_ID"), key_secret=secret("RAZORPAYX_KEY_SECRET")
-        ),
-        "exchanges": ExchangeResource(
-            binance_api_key=secret("EXCHANGE_API_KEY"),
-            binance_api_secret=secret("EXCHANGE_API_SECRET"),
-            inr_api_key=secret("INR_EXCHANGE_API_KEY"),
-            inr_api_secret=secret("INR_EXCHANGE_API_SECRET"),
-        ),
-        "alerts": AlertsResource(
-            webhook_url=secret("ALERT_WEBHOOK_URL"), webhook_secret=secret("ALERT_WEBHOOK_SECRET")
-        ),
-        "settlement": SettlementResource(
-            sell_window_seconds=number("SETTLEMENT_SELL_WINDOW_SECONDS"),
-            max_payout_attempts=number("SETTLEMENT_MAX_PAYOUT_ATTEMPTS"),
-            float_min_paise=number("SETTLEMENT_FLOAT_MIN_PAISE"),
-            payment_sla_seconds=number("SETTLEMENT_PAYMENT_SLA_SECONDS"),
-        ),
-        "reports": ReportsResource(),
-        "rates": RatesResource(),
-    }
 
 
 def build_defs(executor: Any = dg.in_process_executor) -> dg.Definitions:

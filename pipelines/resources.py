@@ -10,6 +10,8 @@ provides them, so they are read at run time and hidden in the UI.
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +209,46 @@ def settlement_deps(
         alerts=sink,
         config=settlement.config(),
     )
+
+
+def _secret(name: str) -> Any:
+    """``dg.EnvVar(name)`` when the environment sets it, else empty (settings fallback)."""
+    return dg.EnvVar(name) if os.environ.get(name) else ""
+
+
+def _number(name: str) -> Any:
+    """``dg.EnvVar.int(name)`` when set, else 0 ("use the settings' value")."""
+    return dg.EnvVar.int(name) if os.environ.get(name) else 0
+
+
+def resources(
+    secret: Callable[[str], Any] = _secret, number: Callable[[str], Any] = _number
+) -> dict[str, Any]:
+    """The code location's resources; ``secret``/``number`` read the environment.
+
+    Outside Dagster (the settlement worker) pass readers that return plain
+    values: ``dg.EnvVar`` is resolved only by Dagster itself.
+    """
+    return {
+        "db": WalletDatabase(database_url=secret("DATABASE_URL")),
+        "razorpayx": RazorpayXResource(
+            key_id=secret("RAZORPAYX_KEY_ID"), key_secret=secret("RAZORPAYX_KEY_SECRET")
+        ),
+        "exchanges": ExchangeResource(
+            binance_api_key=secret("EXCHANGE_API_KEY"),
+            binance_api_secret=secret("EXCHANGE_API_SECRET"),
+            inr_api_key=secret("INR_EXCHANGE_API_KEY"),
+            inr_api_secret=secret("INR_EXCHANGE_API_SECRET"),
+        ),
+        "alerts": AlertsResource(
+            webhook_url=secret("ALERT_WEBHOOK_URL"), webhook_secret=secret("ALERT_WEBHOOK_SECRET")
+        ),
+        "settlement": SettlementResource(
+            sell_window_seconds=number("SETTLEMENT_SELL_WINDOW_SECONDS"),
+            max_payout_attempts=number("SETTLEMENT_MAX_PAYOUT_ATTEMPTS"),
+            float_min_paise=number("SETTLEMENT_FLOAT_MIN_PAISE"),
+            payment_sla_seconds=number("SETTLEMENT_PAYMENT_SLA_SECONDS"),
+        ),
+        "reports": ReportsResource(),
+        "rates": RatesResource(),
+    }

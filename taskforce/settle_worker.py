@@ -1,7 +1,8 @@
 """``taskforce settle-worker``: the warm settlement worker (:mod:`wallet.settlement.worker`).
 
 Builds its settlement clients from the same resources as the Dagster code
-location (``pipelines.definitions.resources``), reading secrets from the
+location (``pipelines.resources.resources``, without building the code
+location's definitions), reading secrets from the
 environment as plain values, and pays confirmed payments until SIGTERM or
 SIGINT.
 """
@@ -28,8 +29,7 @@ def _env_int(name: str) -> int:
 
 def settings_deps() -> SettlementDeps:
     """Settlement's clients as the code location builds them, outside Dagster."""
-    from pipelines.definitions import resources
-    from pipelines.resources import settlement_deps
+    from pipelines.resources import resources, settlement_deps
 
     found: dict[str, Any] = resources(secret=_env, number=_env_int)
     return settlement_deps(
