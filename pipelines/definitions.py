@@ -29,11 +29,12 @@ from pipelines.jobs import (
 )
 from pipelines.resources import resources
 from pipelines.schedules import analytics_schedule, reconciliation_schedule
+from sensors import chains, payments
 from sensors.chains import all_chains_sensor
 from sensors.combined import housekeeping_sensor, outbox_sensor
 from sensors.health import run_failure_alerts
 from sensors.monitoring import monitoring_sensor
-from sensors.payments import payments_sensor
+from sensors.payments import payments_sensor_every
 from sensors.rates import order_books_sensor, rates_sensor
 
 # Sensor ticks build a DagsterInstance each: stop each one re-reading Dagster's
@@ -41,8 +42,15 @@ from sensors.rates import order_books_sensor, rates_sensor
 dagster_patches.install()
 
 
-def build_defs(executor: Any = dg.in_process_executor) -> dg.Definitions:
+def build_defs(
+    executor: Any = dg.in_process_executor, *, warm_worker: bool | None = None
+) -> dg.Definitions:
     """The code location's definitions on ``executor``.
+
+    ``warm_worker`` (default: ``settlement_worker`` in settings, which
+    ``taskforce run`` sets): a ``taskforce settle-worker`` pays confirmed
+    payments and watches the chains every second, so the payments and chains
+    sensors tick as its slower safety net.
 
     In-process by default: each run already is its own process (the run
     launcher starts one per run), and our jobs are one or a few short steps,
@@ -50,6 +58,10 @@ def build_defs(executor: Any = dg.in_process_executor) -> dg.Definitions:
     (seconds on a busy 2-core machine: bench (2) measured it on the
     vendor-paid path). ``taskforce.celery_location`` passes the Celery executor.
     """
+    if warm_worker is None:
+        from wallet.config import load_settings
+
+        warm_worker = load_settings().settlement_worker
     return dg.Definitions(
         assets=[
             exchange_rates,
@@ -72,7 +84,9 @@ def build_defs(executor: Any = dg.in_process_executor) -> dg.Definitions:
         jobs=[settlement_job, confirmations_job, rates_job, reconciliation_job, analytics_job],
         schedules=[reconciliation_schedule, analytics_schedule],
         sensors=[
-            payments_sensor,
+            payments_sensor_every(
+                payments.SAFETY_NET_INTERVAL_S if warm_worker else payments.INTERVAL_S
+            ),
             rates_sensor,
             order_books_sensor,
             # Cheap cursor-less checks share ticks (sensors/combined.py says why).
@@ -80,7 +94,10 @@ def build_defs(executor: Any = dg.in_process_executor) -> dg.Definitions:
             outbox_sensor,  # merchant webhooks, payer pushes, custody's withdrawals
             run_failure_alerts,
             monitoring_sensor,
-            all_chains_sensor(),  # every chain, one tick
+            # Every chain, one tick.
+            all_chains_sensor(
+                chains.SAFETY_NET_INTERVAL_S if warm_worker else chains.CHAINS_INTERVAL_S
+            ),
         ],
         resources=resources(),
         executor=executor,

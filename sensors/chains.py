@@ -34,9 +34,7 @@ fork point and the cursor moves back with it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,42 +46,20 @@ from pipelines.jobs import confirmations_job, settlement_job
 from pipelines.resources import WalletDatabase
 from sensors.payments import BATCH, settle_key, settle_request
 from wallet.chains.base import ChainAdapter
+from wallet.chains.watcher import WATCHED_CHAINS, SharedAdapter
 
 AdapterFactory = Callable[[], ChainAdapter]
 
-CHAINS = ("ethereum", "solana", "bitcoin", "dogecoin")
+CHAINS = WATCHED_CHAINS
 
 # Seconds between ticks of the all-chains sensor. Confirmation latency (issue
 # 11: p95 ≤ 8 s after the confirming block, the payments sensor's 5 s included)
 # wants it short; one tick for four chains keeps it cheap.
 CHAINS_INTERVAL_S = 5
-
-
-class SharedAdapter:
-    """An adapter factory that builds once and keeps the adapter open across ticks.
-
-    Building an adapter per tick (an HTTP client and its TLS context; for
-    Solana an event-loop thread too) was most of an idle tick's own cost. The
-    adapter is dropped after a failed tick so the next one starts afresh.
-    """
-
-    def __init__(self, build: AdapterFactory) -> None:
-        self._build = build
-        self._adapter: ChainAdapter | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> ChainAdapter:
-        with self._lock:
-            if self._adapter is None:
-                self._adapter = self._build()
-            return self._adapter
-
-    def discard(self) -> None:
-        with self._lock:
-            adapter, self._adapter = self._adapter, None
-        if adapter is not None:
-            with contextlib.suppress(Exception):  # a broken adapter is thrown away anyway
-                adapter.close()
+# With the warm chain watcher running (``settlement_worker``: ``taskforce
+# settle-worker`` ticks every chain each second, :mod:`wallet.chains.watcher`)
+# this sensor is the safety net, and its ticks are mostly Dagster's own cost.
+SAFETY_NET_INTERVAL_S = 30
 
 
 @dataclass(frozen=True)
@@ -97,20 +73,14 @@ class _Tick:
 def _scan(chain: str, build_adapter: AdapterFactory, db: WalletDatabase) -> _Tick:
     """One chain's tick: scan, credit, advance payments; what Dagster should record."""
     from pipelines.resources import _settings
-    from wallet.chains.confirmations import AdvanceReport, advance_payments
     from wallet.chains.models import ScanCursor
-    from wallet.custody.service import scan_chain
+    from wallet.chains.watcher import tick_chain
 
     factory = db.factory()
     shared = build_adapter if isinstance(build_adapter, SharedAdapter) else None
     adapter = build_adapter()
-    payments = AdvanceReport()
     try:
-        # Scan + credit confirmed deposits, idempotently (custody's tick).
-        report = scan_chain(factory, chain, _settings(), adapter=adapter)
-        if report.end >= report.start or report.reorg_depth:
-            # Confirmations only change with new blocks; no open payment costs no RPC.
-            payments = advance_payments(factory, chain, adapter=adapter, settings=_settings())
+        tick = tick_chain(factory, chain, adapter, _settings())
     except BaseException:
         if shared is not None:
             shared.discard()
@@ -118,10 +88,11 @@ def _scan(chain: str, build_adapter: AdapterFactory, db: WalletDatabase) -> _Tic
     finally:
         if shared is None:
             adapter.close()
+    report, payments = tick.scan, tick.payments
     with factory() as session:
         cursor_row = session.get(ScanCursor, chain)
         cursor = f"{cursor_row.height}:{cursor_row.block_hash}" if cursor_row else None
-    if not (report.changed or payments.moved):
+    if not tick.changed:
         # New blocks with nothing in them for us: the cursor moves, nothing is
         # recorded (an observation per chain per tick would grow the event log
         # by tens of thousands of rows a day and cost the daemon a write each).
@@ -139,7 +110,7 @@ def _scan(chain: str, build_adapter: AdapterFactory, db: WalletDatabase) -> _Tic
             "payments": str(payments),
         },
     )
-    confirmed = payments.moved.get("confirmed", [])
+    confirmed = tick.confirmed
     requests = [
         settle_request(chunk, settle_key(chunk))
         for chunk in (confirmed[i : i + BATCH] for i in range(0, len(confirmed), BATCH))
@@ -265,6 +236,7 @@ def settings_adapter(chain: str) -> AdapterFactory:
     return build
 
 
-def all_chains_sensor() -> dg.SensorDefinition:
+def all_chains_sensor(interval_s: int = CHAINS_INTERVAL_S) -> dg.SensorDefinition:
     """The code location's chain sensor: every chain, adapters from settings, kept open."""
-    return chains_sensor({chain: SharedAdapter(settings_adapter(chain)) for chain in CHAINS})
+    adapters = {chain: SharedAdapter(settings_adapter(chain)) for chain in CHAINS}
+    return chains_sensor(adapters, interval_s=interval_s)

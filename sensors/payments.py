@@ -33,12 +33,31 @@ def settle_request(ids: list[str], run_key: str) -> dg.RunRequest:
     )
 
 
-@dg.sensor(
-    job=settlement_job,
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def payments_sensor(
+INTERVAL_S = 5
+# With the warm worker running (``settlement_worker``) it pays confirmed payments
+# within a second, so this sensor only backs it up and asks for the sells, which
+# wait for their batch window anyway.
+SAFETY_NET_INTERVAL_S = 15
+
+
+def payments_sensor_every(seconds: int) -> dg.SensorDefinition:
+    """The payments sensor ticking at most every ``seconds`` (same name, same cursor)."""
+
+    @dg.sensor(
+        name="payments_sensor",
+        job=settlement_job,
+        minimum_interval_seconds=seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def _sensor(
+        context: dg.SensorEvaluationContext, db: WalletDatabase, settlement: SettlementResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        return _payments_tick(context, db, settlement)
+
+    return _sensor
+
+
+def _payments_tick(
     context: dg.SensorEvaluationContext, db: WalletDatabase, settlement: SettlementResource
 ) -> dg.SensorResult | dg.SkipReason:
     """Confirmed payments (after the cursor, past the hand-off grace), plus overdue ones.
@@ -67,3 +86,6 @@ def payments_sensor(
     if not requests:
         return dg.SkipReason("no payment needs settling")
     return dg.SensorResult(run_requests=requests, cursor=advanced.encode())
+
+
+payments_sensor = payments_sensor_every(INTERVAL_S)

@@ -1,10 +1,17 @@
-"""``taskforce settle-worker``: the warm settlement worker (:mod:`wallet.settlement.worker`).
+"""``taskforce settle-worker``: the warm worker beside Dagster.
 
-Builds its settlement clients from the same resources as the Dagster code
+Two loops in one long-lived process, until SIGTERM or SIGINT:
+
+- the settlement worker (:mod:`wallet.settlement.worker`) pays confirmed
+  payments within a second;
+- the chain watcher (:mod:`wallet.chains.watcher`) ticks every chain each
+  second, so an external payment is confirmed soon after its confirming
+  block (and the worker pays it).
+
+Both build their clients from the same resources as the Dagster code
 location (``pipelines.resources.resources``, without building the code
-location's definitions), reading secrets from the
-environment as plain values, and pays confirmed payments until SIGTERM or
-SIGINT.
+location's definitions), reading secrets from the environment as plain
+values. Dagster's sensors stay the safety net for both.
 """
 
 from __future__ import annotations
@@ -27,14 +34,32 @@ def _env_int(name: str) -> int:
     return int(os.environ.get(name) or 0)
 
 
+def _resources() -> dict[str, Any]:
+    from pipelines.resources import resources
+
+    return resources(secret=_env, number=_env_int)
+
+
 def settings_deps() -> SettlementDeps:
     """Settlement's clients as the code location builds them, outside Dagster."""
-    from pipelines.resources import resources, settlement_deps
+    from pipelines.resources import settlement_deps
 
-    found: dict[str, Any] = resources(secret=_env, number=_env_int)
+    found = _resources()
     return settlement_deps(
         found["db"], found["razorpayx"], found["exchanges"], found["alerts"], found["settlement"]
     )
+
+
+def watch_chains(stop: threading.Event) -> None:
+    """The chain watcher over every chain, with the code location's database and alerts."""
+    from pipelines.resources import _settings
+    from wallet.chains.watcher import WATCHED_CHAINS, run_watcher, settings_adapters
+
+    found = _resources()
+    db = found["db"]
+    settings = _settings()
+    adapters = settings_adapters(WATCHED_CHAINS, settings)
+    run_watcher(db.factory(), adapters, settings, stop, alerts=found["alerts"].sink(db))
 
 
 def main() -> int:
@@ -49,6 +74,12 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    logging.getLogger(__name__).info("settlement worker started")
-    run_worker(settings_deps, stop)
+    watcher = threading.Thread(target=watch_chains, args=(stop,), name="chain-watcher")
+    watcher.start()
+    logging.getLogger(__name__).info("settlement worker and chain watcher started")
+    try:
+        run_worker(settings_deps, stop)
+    finally:
+        stop.set()
+        watcher.join(30)
     return 0

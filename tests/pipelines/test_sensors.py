@@ -269,3 +269,26 @@ def test_order_books_sensor_refreshes_the_book_cache_and_alerts_when_no_venue_an
     _run(order_books_sensor, None, db=db, alerts=AlertsResource(), rates=rates)
     with factory() as s:
         assert s.scalars(select(AlertIncident.status)).one() is IncidentStatus.RESOLVED
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_with_the_warm_worker_the_chains_and_payments_sensors_tick_as_its_safety_net(
+    warm: bool,
+) -> None:
+    from pipelines.definitions import build_defs
+    from sensors import chains, payments
+
+    defs = build_defs(warm_worker=warm)
+    every = {
+        s.name: s.minimum_interval_seconds
+        for s in defs.sensors or []
+        if s.name in ("chains_sensor", "payments_sensor")
+    }
+    if warm:
+        assert every == {
+            "chains_sensor": chains.SAFETY_NET_INTERVAL_S,
+            "payments_sensor": payments.SAFETY_NET_INTERVAL_S,
+        }
+        assert chains.SAFETY_NET_INTERVAL_S > chains.CHAINS_INTERVAL_S
+    else:
+        assert every == {"chains_sensor": chains.CHAINS_INTERVAL_S, "payments_sensor": 5}

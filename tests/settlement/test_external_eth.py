@@ -11,7 +11,9 @@ counted once (no custody credit to the payer's wallet).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +38,7 @@ from wallet.assets import Chain, ChainFamily
 from wallet.chains.evm import EvmAdapter
 from wallet.chains.networks import NetworkKind
 from wallet.chains.settled_reorgs import alert_settled_deposits_gone
+from wallet.chains.watcher import run_watcher
 from wallet.custody.addresses import PublicKeys
 from wallet.custody.kms import LocalKeyManager
 from wallet.custody.service import CustodyService
@@ -48,6 +51,7 @@ from wallet.ledger import check_invariants, get_balance, user_wallet
 from wallet.payments.intake import create_payment, create_quote
 from wallet.payments.states import PaymentStatus
 from wallet.settlement.service import settle_pass
+from wallet.settlement.worker import run_worker
 
 CONFS = 3
 S = PaymentStatus
@@ -445,3 +449,88 @@ def test_funds_inside_the_grace_window_still_pay_the_payment(
         assert s.scalar(select(func.count(Credit.id))) == 0  # the payment's, not a deposit
         assert get_balance(s, user_wallet(payer, "ETH")).balance == 0
         check_invariants(s)
+
+
+def _watch(world: World, stop: threading.Event, alerts: Alerter | None = None) -> threading.Thread:
+    """The warm chain watcher on ethereum alone, in a thread, as the settle worker runs it."""
+    tokens = dict(world.eth["settings"]["token_contracts"])
+    thread = threading.Thread(
+        target=run_watcher,
+        args=(
+            world.factory,
+            {"ethereum": lambda: EvmAdapter(world.eth["url"], tokens, chain_id=31337)},
+            pipelines.resources._settings(),
+            stop,
+        ),
+        kwargs={"alerts": alerts, "watch_s": 0.05},
+    )
+    thread.start()
+    return thread
+
+
+def _until(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_the_warm_watcher_and_worker_pay_an_external_payment_with_no_sensor_tick(
+    world: World, rzp: dict[str, Any], venues: dict[str, Any]
+) -> None:
+    pid, address, wei, _payer = world.external_payment()
+    deps = deps_for(world.factory, rzp, venues)
+    stop = threading.Event()
+    watcher = _watch(world, stop)
+    worker = threading.Thread(target=run_worker, args=(lambda: deps, stop), kwargs={"poll_s": 0.05})
+    worker.start()
+    try:
+        world.pay(address, wei)
+        _until(lambda: world.status(pid) is S.DETECTED, "the watcher saw the transfer")
+        world.mine(CONFS - 1)
+        _until(lambda: world.status(pid) is S.PAID_OUT, "confirmed and paid by the warm worker")
+    finally:
+        stop.set()
+        watcher.join(30)
+        worker.join(30)
+    assert not watcher.is_alive() and not worker.is_alive()
+    [payout] = deps.payouts.find_payouts(pid)
+    assert payout.status.value == "processed" and payout.amount_paise == 50_000
+    # The safety-net sensor ticking afterwards finds the blocks scanned and asks for nothing.
+    later = world.tick()
+    assert not isinstance(later, dg.SensorResult) or later.run_requests == []
+    with world.factory() as s:
+        path = s.scalars(
+            select(PaymentEvent.to_status)
+            .where(PaymentEvent.payment_id == pid)
+            .order_by(PaymentEvent.version)
+        ).all()
+        assert path[2:] == [S.DETECTED, S.CONFIRMED, S.SETTLING, S.PAID_OUT]  # each move once
+        check_invariants(s)
+
+
+def test_the_watcher_alerts_on_a_reorg_that_removes_a_settled_deposit(
+    world: World, rzp: dict[str, Any], venues: dict[str, Any]
+) -> None:
+    pid, address, wei, _payer = world.external_payment()
+    world.pay(address, wei)
+    world.mine(CONFS - 1)
+    world.tick()
+    assert settle_pass(deps_for(world.factory, rzp, venues), [pid]).statuses == {pid: "completed"}
+    stop = threading.Event()
+    watcher = _watch(world, stop, Alerter(SqlIncidents(world.factory), [LogChannel()]))
+    try:
+        world.reorg(CONFS + 1)  # the payer's block replaced: the transfer is gone
+
+        def alerted() -> bool:
+            with world.factory() as s:
+                return s.scalar(select(func.count(AlertIncident.id))) == 1
+
+        _until(alerted, "the settled-deposit alert")
+    finally:
+        stop.set()
+        watcher.join(30)
+    assert world.status(pid) is S.COMPLETED  # the vendor was paid: nothing moves back
+    with world.factory() as s:
+        [incident] = s.scalars(select(AlertIncident)).all()
+        assert incident.key == f"settled_deposit_reorged:{pid}" and incident.severity == "critical"

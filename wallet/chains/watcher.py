@@ -1,0 +1,184 @@
+"""Chain ticks, and the warm watcher that runs them every second beside the settlement worker.
+
+:func:`tick_chain` is one chain's tick (scan and credit with custody's
+:func:`~wallet.custody.service.scan_chain`, then move external payments on
+with :func:`~wallet.chains.confirmations.advance_payments`); the Dagster
+chains sensor runs it and so does :func:`run_watcher`.
+
+Why a watcher outside Dagster: a Dagster sensor tick costs a fresh
+``DagsterInstance``, the daemon's bookkeeping and two gRPC hops, so the
+chains sensor ticked every 5 s and in practice later (the daemon's sensor
+threads are shared); an external payment waited 8-10 s from its confirming
+block to the vendor's payout (bench (2)). The watcher lives in the warm
+``taskforce settle-worker`` process with its chain clients open, so a tick
+is a cursor read and one ``head`` call per chain; the worker's pay loop
+picks up what it confirmed within :data:`wallet.settlement.worker.POLL_S`.
+With it running (``settlement_worker`` in settings), the chains sensor
+becomes the slower safety net (:data:`sensors.chains.SAFETY_NET_INTERVAL_S`).
+
+Both may scan at once: the scan cursor is taken under its row lock and a
+step whose cursor moved underneath is dropped
+(:func:`wallet.chains.scanner.scan_step`); credits and payment moves are
+guarded transitions, so nothing is counted twice whoever gets there first.
+After a reorg the watcher runs the settled-deposit check itself
+(:func:`wallet.chains.settled_reorgs.alert_settled_deposits_gone`), since the
+sensor that would have asked for a confirmations run never sees that reorg.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from wallet.alerts.core import Alerter
+from wallet.chains.base import ChainAdapter
+from wallet.chains.confirmations import AdvanceReport, advance_payments
+from wallet.custody.service import ScanResult, scan_chain
+
+log = logging.getLogger(__name__)
+
+WATCHED_CHAINS = ("ethereum", "solana", "bitcoin", "dogecoin")
+WATCH_S = 1.0  # between passes over every chain
+ERROR_PAUSE_S = 10.0  # a chain whose tick raised (its node down) is skipped this long
+
+
+@dataclass(frozen=True)
+class ChainTick:
+    """What one chain's tick did: the scan and the payments it moved."""
+
+    scan: ScanResult
+    payments: AdvanceReport = field(default_factory=AdvanceReport)
+
+    @property
+    def changed(self) -> bool:
+        return self.scan.changed or bool(self.payments.moved)
+
+    @property
+    def confirmed(self) -> list[str]:
+        return self.payments.moved.get("confirmed", [])
+
+
+def tick_chain(
+    factory: sessionmaker[Session], chain: str, adapter: ChainAdapter, settings: Any
+) -> ChainTick:
+    """Scan ``chain`` from its cursor, credit deposits, advance external payments; re-runnable."""
+    scan = scan_chain(factory, chain, settings, adapter=adapter)
+    if scan.end < scan.start and not scan.reorg_depth:
+        # Confirmations only change with new blocks: a quiet tick costs no payment query.
+        return ChainTick(scan)
+    return ChainTick(scan, advance_payments(factory, chain, adapter=adapter, settings=settings))
+
+
+class SharedAdapter:
+    """An adapter factory that builds once and keeps the adapter open across ticks.
+
+    Building an adapter per tick (an HTTP client and its TLS context; for
+    Solana an event-loop thread too) was most of an idle tick's own cost. The
+    adapter is dropped after a failed tick so the next one starts afresh.
+    """
+
+    def __init__(self, build: Callable[[], ChainAdapter]) -> None:
+        self._build = build
+        self._adapter: ChainAdapter | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> ChainAdapter:
+        with self._lock:
+            if self._adapter is None:
+                self._adapter = self._build()
+            return self._adapter
+
+    def discard(self) -> None:
+        with self._lock:
+            adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            with contextlib.suppress(Exception):  # a broken adapter is thrown away anyway
+                adapter.close()
+
+
+def settings_adapters(
+    chains: Iterable[str], settings: Any
+) -> dict[str, Callable[[], ChainAdapter]]:
+    """Factories of custody's adapters for ``chains``, from ``settings``."""
+    from wallet.assets import Chain
+    from wallet.custody.service import build_adapter
+
+    return {chain: functools.partial(build_adapter, Chain(chain), settings) for chain in chains}
+
+
+def watch_once(
+    factory: sessionmaker[Session],
+    chain: str,
+    adapter_of: SharedAdapter,
+    settings: Any,
+    alerts: Alerter | None,
+) -> ChainTick:
+    """One chain's tick, plus the settled-deposit check when it walked back a reorg."""
+    from wallet.chains.settled_reorgs import alert_settled_deposits_gone
+
+    adapter = adapter_of()
+    tick = tick_chain(factory, chain, adapter, settings)
+    if tick.scan.reorg_depth and alerts is not None:
+        gone = alert_settled_deposits_gone(factory, adapter, alerts)
+        log.warning(
+            "chain watcher: %s reorg of %d block(s); settled payments gone: %s",
+            chain,
+            tick.scan.reorg_depth,
+            gone,
+        )
+    if tick.changed:
+        log.info(
+            "chain watcher: %s blocks %d-%d observed=%d credited=%d payments %s",
+            chain,
+            tick.scan.start,
+            tick.scan.end,
+            tick.scan.observed,
+            len(tick.scan.credited),
+            tick.payments,
+        )
+    return tick
+
+
+def run_watcher(
+    factory: sessionmaker[Session],
+    adapters: Mapping[str, Callable[[], ChainAdapter]],
+    settings: Any,
+    stop: threading.Event,
+    *,
+    alerts: Alerter | None = None,
+    watch_s: float = WATCH_S,
+    error_pause_s: float = ERROR_PAUSE_S,
+) -> None:
+    """Tick every chain in ``adapters`` each ``watch_s`` until ``stop`` is set.
+
+    A chain whose tick raises is logged and skipped for ``error_pause_s``
+    with its adapter rebuilt afterwards; the other chains go on, and so does
+    the Dagster chains sensor (the safety net).
+    """
+    chains = {name: SharedAdapter(build) for name, build in adapters.items()}
+    paused_until = dict.fromkeys(chains, 0.0)
+    try:
+        while not stop.is_set():
+            for name, adapter in chains.items():
+                if stop.is_set() or time.monotonic() < paused_until[name]:
+                    continue
+                try:
+                    watch_once(factory, name, adapter, settings, alerts)
+                except Exception:
+                    log.exception(
+                        "chain watcher: %s tick failed; the chains sensor is the net", name
+                    )
+                    adapter.discard()
+                    paused_until[name] = time.monotonic() + error_pause_s
+            stop.wait(watch_s)
+    finally:
+        for adapter in chains.values():
+            adapter.discard()
