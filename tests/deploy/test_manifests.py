@@ -99,6 +99,19 @@ def one(kind: str) -> dict[str, Any]:
     return found[0]
 
 
+def named(kind: str, name: str) -> dict[str, Any]:
+    (found,) = [doc for doc in docs_of_kind(kind) if doc["metadata"]["name"] == name]
+    return found
+
+
+def web() -> dict[str, Any]:
+    return named("Deployment", "taskforce-web")
+
+
+def worker() -> dict[str, Any]:
+    return named("Deployment", "taskforce-settle-worker")
+
+
 def helm_values() -> dict[str, Any]:
     values: dict[str, Any] = yaml.safe_load((DEPLOY / "helm" / "dagster-values.yaml").read_text())
     return values
@@ -153,8 +166,18 @@ def check_command(argv: list[str]) -> None:
         check_code_location(argv[argv.index("-m") + 1])
     elif tool == "alembic":
         check_alembic(argv)
+    elif tool == "python" and argv[1:3] == ["-m", "taskforce"]:
+        check_taskforce_command(argv[3:])
     else:
         pytest.fail(f"no check for command {argv}")
+
+
+def check_taskforce_command(args: list[str]) -> None:
+    """``python -m taskforce ARGS`` parses to a real subcommand of the CLI."""
+    from taskforce.cli import build_parser
+
+    parsed = build_parser().parse_args(args)
+    assert callable(parsed.func), args
 
 
 def check_gunicorn_app(spec: str) -> None:
@@ -201,6 +224,7 @@ def test_deploy_tree_has_every_artefact() -> None:
         "Dockerfile.dagster",
         "helm/dagster-values.yaml",
         "k8s/web-deployment.yaml",
+        "k8s/settle-worker-deployment.yaml",
         "k8s/web-service.yaml",
         "k8s/web-hpa.yaml",
         "k8s/migrations-job.yaml",
@@ -265,7 +289,7 @@ def test_dagster_image_pins_dagster_k8s_to_the_locked_dagster_libraries() -> Non
 
 
 def test_web_deployment_runs_the_image_command_on_the_exposed_port() -> None:
-    deployment = one("Deployment")
+    deployment = web()
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     (cmd,) = instructions(DEPLOY / "Dockerfile.web", "CMD")
     assert container["command"] == cmd.exec_form()
@@ -276,13 +300,29 @@ def test_web_deployment_runs_the_image_command_on_the_exposed_port() -> None:
     assert container["image"] in {i["name"] for i in kustomization["images"]}
 
 
+def test_settle_worker_runs_alone_from_the_code_location_image_and_the_sensors_know() -> None:
+    deployment = worker()
+    spec = deployment["spec"]
+    # One worker, never two during a rollout (two are safe, but do the same work twice).
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    (container,) = spec["template"]["spec"]["containers"]
+    check_command(container["command"])
+    assert container["command"][-1] == "settle-worker"
+    helm = helm_values()
+    (location,) = helm["dagster-user-deployments"]["deployments"]
+    assert container["image"] == location["image"]["repository"]
+    assert container["image"] in {i["name"] for i in one("Kustomization")["images"]}
+    copies = {c.exec_form()[0] for c in instructions(DEPLOY / "Dockerfile.dagster", "COPY")}
+    assert "taskforce" in copies  # the CLI the command runs is in the image
+    # The web pods, the code location and its runs read the ConfigMap that says it runs.
+    assert one("ConfigMap")["data"]["SETTLEMENT_WORKER"] == "true"
+    assert {"name": "taskforce-config"} in location["envConfigMaps"]
+
+
 def test_migrations_job_runs_alembic_from_the_web_image() -> None:
     job = one("Job")
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert (
-        container["image"]
-        == one("Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
-    )
+    assert container["image"] == web()["spec"]["template"]["spec"]["containers"][0]["image"]
     assert container["workingDir"] == APP_DIR
     check_command(container["command"])
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
@@ -290,7 +330,7 @@ def test_migrations_job_runs_alembic_from_the_web_image() -> None:
 
 @pytest.mark.parametrize("probe", ["startupProbe", "livenessProbe", "readinessProbe"])
 def test_probes_hit_routes_the_app_serves(probe: str) -> None:
-    (container,) = one("Deployment")["spec"]["template"]["spec"]["containers"]
+    (container,) = web()["spec"]["template"]["spec"]["containers"]
     check = container[probe]["httpGet"]
     assert check["port"] in {p["name"] for p in container["ports"]}
     path = check["path"]
@@ -302,7 +342,7 @@ def test_probes_hit_routes_the_app_serves(probe: str) -> None:
 
 
 def test_service_hpa_and_pdb_select_the_deployment() -> None:
-    deployment = one("Deployment")
+    deployment = web()
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     service = one("Service")
@@ -332,7 +372,11 @@ def _env_sources(spec: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_env_sources_exist_and_name_real_settings() -> None:
     defined = {(doc["kind"], doc["metadata"]["name"]) for _, doc in k8s_docs() if "metadata" in doc}
-    pods = [one("Deployment")["spec"]["template"]["spec"], one("Job")["spec"]["template"]["spec"]]
+    pods = [
+        web()["spec"]["template"]["spec"],
+        worker()["spec"]["template"]["spec"],
+        one("Job")["spec"]["template"]["spec"],
+    ]
     for spec in pods:
         for source in _env_sources(spec):
             assert source in defined, source
