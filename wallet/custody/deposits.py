@@ -300,31 +300,42 @@ def _credit(factory: sessionmaker[Session], obs: Observation, amount: int) -> Cr
 def _reverse_orphaned(
     factory: sessionmaker[Session], adapter: ChainAdapter, best: _BestChain, floor: int
 ) -> list[int]:
+    """Reverse live credits none of whose sightings is on the best chain any more.
+
+    Only credits sighted at or above ``floor`` are looked at (older ones are
+    final by policy), in two queries whatever their number: the chain
+    watcher runs this every second, so it must not grow with every credit
+    ever made on the chain.
+    """
     chain = adapter.chain.value
+    on_credit = (
+        (ChainObservation.chain == Credit.chain)
+        & (ChainObservation.txid == Credit.txid)
+        & (ChainObservation.idx == Credit.idx)
+    )
     with transaction(factory) as session:
         credits = session.scalars(
             select(Credit)
             .outerjoin(CreditReversal, CreditReversal.credit_id == Credit.id)
-            .where(Credit.chain == chain, CreditReversal.id.is_(None))
+            .where(
+                Credit.chain == chain,
+                CreditReversal.id.is_(None),
+                exists().where(on_credit, ChainObservation.block_number >= floor),
+            )
+            .order_by(Credit.id)
         ).all()
-        sightings: dict[int, list[tuple[int | None, str | None]]] = {}
-        for credit in credits:
-            sightings[credit.id] = [
-                (o.block_number, o.block_hash)
-                for o in session.scalars(
-                    select(ChainObservation).where(
-                        ChainObservation.chain == chain,
-                        ChainObservation.txid == credit.txid,
-                        ChainObservation.idx == credit.idx,
-                    )
-                )
-            ]
+        sightings: dict[int, list[tuple[int | None, str | None]]] = {c.id: [] for c in credits}
+        if credits:
+            rows = session.execute(
+                select(Credit.id, ChainObservation.block_number, ChainObservation.block_hash)
+                .join(ChainObservation, on_credit)
+                .where(Credit.id.in_(list(sightings)))
+            )
+            for credit_id, height, block_hash in rows:
+                sightings[credit_id].append((height, block_hash))
     reversed_ids = []
     for credit in credits:
-        seen = sightings[credit.id]
-        if not seen or max((h or 0) for h, _ in seen) < floor:
-            continue  # older than the window: final by policy
-        if any(best.has(h, bh) for h, bh in seen):
+        if any(best.has(h, bh) for h, bh in sightings[credit.id]):
             continue
         if _reverse(factory, credit):
             reversed_ids.append(credit.id)
