@@ -420,7 +420,7 @@ def _result(
         + (
             "the warm worker (`taskforce settle-worker`, as `taskforce run` starts it, "
             "with `SETTLEMENT_WORKER=true` for Dagster too) pays them and its chain watcher "
-            "confirms the external ones; Dagster's runs sell, and Dagster's sensors (chains "
+            "confirms the external ones; it sells too, and Dagster's sensors (chains "
             "every 30 s, payments every 15 s) back both up; "
             if scale.worker
             else 'each with its "pay now" GraphQL submit; '

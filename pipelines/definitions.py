@@ -84,8 +84,13 @@ def build_defs(
         jobs=[settlement_job, confirmations_job, rates_job, reconciliation_job, analytics_job],
         schedules=[reconciliation_schedule, analytics_schedule],
         sensors=[
-            payments_sensor_every(
-                payments.SAFETY_NET_INTERVAL_S if warm_worker else payments.INTERVAL_S
+            (
+                payments_sensor_every(
+                    payments.SAFETY_NET_INTERVAL_S,
+                    sell_retry_after_s=payments.SAFETY_NET_SELL_AFTER_S,
+                )
+                if warm_worker
+                else payments_sensor_every(payments.INTERVAL_S)
             ),
             rates_sensor,
             order_books_sensor,

@@ -35,13 +35,20 @@ def settle_request(ids: list[str], run_key: str) -> dg.RunRequest:
 
 INTERVAL_S = 5
 # With the warm worker running (``settlement_worker``) it pays confirmed payments
-# within a second, so this sensor only backs it up and asks for the sells, which
-# wait for their batch window anyway.
+# within a second and sells each window, so this sensor only backs it up.
 SAFETY_NET_INTERVAL_S = 15
+# ...and asks again for unsold payments only this late: dust below a venue's
+# minimum waits for volume, and a run per minute for it was a process start each.
+SAFETY_NET_SELL_AFTER_S = 900.0
 
 
-def payments_sensor_every(seconds: int) -> dg.SensorDefinition:
-    """The payments sensor ticking at most every ``seconds`` (same name, same cursor)."""
+def payments_sensor_every(
+    seconds: int, *, sell_retry_after_s: float = RETRY_AFTER_S
+) -> dg.SensorDefinition:
+    """The payments sensor ticking at most every ``seconds`` (same name, same cursor).
+
+    Unsold (``paid_out``) payments are asked for again after ``sell_retry_after_s``.
+    """
 
     @dg.sensor(
         name="payments_sensor",
@@ -52,13 +59,13 @@ def payments_sensor_every(seconds: int) -> dg.SensorDefinition:
     def _sensor(
         context: dg.SensorEvaluationContext, db: WalletDatabase, settlement: SettlementResource
     ) -> dg.SensorResult | dg.SkipReason:
-        return _payments_tick(context, db, settlement)
+        return _payments_tick(context, db, sell_retry_after_s)
 
     return _sensor
 
 
 def _payments_tick(
-    context: dg.SensorEvaluationContext, db: WalletDatabase, settlement: SettlementResource
+    context: dg.SensorEvaluationContext, db: WalletDatabase, sell_retry_after_s: float
 ) -> dg.SensorResult | dg.SkipReason:
     """Confirmed payments (after the cursor, past the hand-off grace), plus overdue ones.
 
@@ -73,7 +80,11 @@ def _payments_tick(
         new, advanced = newly_confirmed(
             session, mark, until=now - timedelta(seconds=HANDOFF_GRACE_S)
         )
-        late = [p for p in overdue(session, now, RETRY_AFTER_S) if p not in new]
+        late = [
+            p
+            for p in overdue(session, now, RETRY_AFTER_S, sell_retry_after_s=sell_retry_after_s)
+            if p not in new
+        ]
     requests = [
         settle_request(chunk, settle_key(chunk))
         for chunk in (new[i : i + BATCH] for i in range(0, len(new), BATCH))

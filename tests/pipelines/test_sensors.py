@@ -108,6 +108,42 @@ def test_payments_sensor_safety_net_retries_overdue_payments_once_per_bucket(
     assert [r.run_key for r in second.run_requests] == [retry.run_key]
 
 
+def test_beside_the_warm_worker_unsold_payments_are_asked_for_again_only_much_later(
+    app_db: tuple[str, sessionmaker[Session]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker sells each window; Dagster's net must not start a run a minute for dust."""
+    from sensors.payments import SAFETY_NET_SELL_AFTER_S, payments_sensor_every
+    from wallet.payments.states import PaymentStatus
+
+    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
+    url, factory = app_db
+    db = WalletDatabase(database_url=url)
+    net = payments_sensor_every(15, sell_retry_after_s=SAFETY_NET_SELL_AFTER_S)
+    unsold, unpaid = custodial_payment(factory), custodial_payment(factory)
+    cursor = _run(net, None, db=db, settlement=SettlementResource()).cursor
+
+    def age(pid: str, seconds: float, status: PaymentStatus | None = None) -> None:
+        values: dict[str, Any] = {"updated_at": utcnow() - timedelta(seconds=seconds)}
+        if status is not None:
+            values["status"] = status
+        with transaction(factory) as s:
+            s.execute(update(Payment).where(Payment.id == pid).values(**values))
+
+    age(unsold, 300, PaymentStatus.PAID_OUT)  # the vendor paid 5 min ago; dust, unsold
+    age(unpaid, 300)  # still confirmed 5 min on: the worker missed it
+    [retry] = _run(net, cursor, db=db, settlement=SettlementResource()).run_requests
+    assert retry.run_config["ops"]["settlements"]["config"]["payment_ids"] == [unpaid]
+    age(unsold, SAFETY_NET_SELL_AFTER_S + 60, PaymentStatus.PAID_OUT)
+    [retry] = _run(net, cursor, db=db, settlement=SettlementResource()).run_requests
+    assert sorted(retry.run_config["ops"]["settlements"]["config"]["payment_ids"]) == sorted(
+        [unsold, unpaid]
+    )
+    # Without the worker, Dagster sells too: an unsold payment is due after a minute.
+    age(unsold, 300, PaymentStatus.PAID_OUT)
+    [retry] = _run(payments_sensor, cursor, db=db, settlement=SettlementResource()).run_requests
+    assert unsold in retry.run_config["ops"]["settlements"]["config"]["payment_ids"]
+
+
 def test_chain_sensor_scans_in_the_tick_and_rewinds_on_a_reorg(
     app_db: tuple[str, sessionmaker[Session]],
 ) -> None:

@@ -488,7 +488,7 @@ def test_the_warm_watcher_and_worker_pay_an_external_payment_with_no_sensor_tick
         world.pay(address, wei)
         _until(lambda: world.status(pid) is S.DETECTED, "the watcher saw the transfer")
         world.mine(CONFS - 1)
-        _until(lambda: world.status(pid) is S.PAID_OUT, "confirmed and paid by the warm worker")
+        _until(lambda: world.status(pid) is S.COMPLETED, "confirmed, paid and sold by the worker")
     finally:
         stop.set()
         watcher.join(30)
@@ -505,7 +505,7 @@ def test_the_warm_watcher_and_worker_pay_an_external_payment_with_no_sensor_tick
             .where(PaymentEvent.payment_id == pid)
             .order_by(PaymentEvent.version)
         ).all()
-        assert path[2:] == [S.DETECTED, S.CONFIRMED, S.SETTLING, S.PAID_OUT]  # each move once
+        assert path[2:] == [S.DETECTED, S.CONFIRMED, S.SETTLING, S.PAID_OUT, S.COMPLETED]
         check_invariants(s)
 
 

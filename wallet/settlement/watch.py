@@ -77,17 +77,38 @@ def newly_confirmed(
     return [r.id for r in rows], Watermark(rows[-1].updated_at, rows[-1].id)
 
 
-def overdue(session: Session, now: datetime, retry_after_s: float, limit: int = 50) -> list[str]:
-    """Payments that should have moved on by now: the safety net's work list."""
-    before = now - timedelta(seconds=retry_after_s)
+def overdue(
+    session: Session,
+    now: datetime,
+    retry_after_s: float,
+    limit: int = 50,
+    *,
+    sell_retry_after_s: float | None = None,
+) -> list[str]:
+    """Payments that should have moved on by now: the safety net's work list.
+
+    ``confirmed`` and ``settling`` payments are due after ``retry_after_s``;
+    ``paid_out`` ones (the vendor is paid, the crypto not yet sold) after
+    ``sell_retry_after_s`` (default: the same), which is longer when another
+    process sells them (the warm settlement worker).
+    """
+    pay_before = now - timedelta(seconds=retry_after_s)
+    sell_before = now - timedelta(
+        seconds=retry_after_s if sell_retry_after_s is None else sell_retry_after_s
+    )
     return list(
         session.scalars(
             select(Payment.id)
             .where(
-                Payment.status.in_(
-                    [PaymentStatus.CONFIRMED, PaymentStatus.SETTLING, PaymentStatus.PAID_OUT]
-                ),
-                Payment.updated_at < before,
+                or_(
+                    and_(
+                        Payment.status.in_([PaymentStatus.CONFIRMED, PaymentStatus.SETTLING]),
+                        Payment.updated_at < pay_before,
+                    ),
+                    and_(
+                        Payment.status == PaymentStatus.PAID_OUT, Payment.updated_at < sell_before
+                    ),
+                )
             )
             .order_by(Payment.updated_at, Payment.id)
             .limit(limit)

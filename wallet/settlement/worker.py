@@ -10,10 +10,19 @@ which is safe to run beside Dagster's runs: each payment is taken under its
 row lock, attempts are committed before any outside call and looked up before
 any retry, so a payment is paid once whoever gets there first.
 
-It only pays (``sell=False``): the sells are batched per asset and window by
-the Dagster settlement runs, which the payments sensor requests for anything
-``paid_out`` and unsold, and which stay the safety net for anything this
-worker misses (it is down, or a payout was ambiguous).
+It pays first (``sell=False``: the vendor must not wait for an exchange),
+then sells what is waiting (:func:`sell_waiting`): once per sell window, and
+after every pass that paid someone, in batches per asset and window as the
+Dagster settlement runs do (at most one batch per asset per window, so
+selling more often does not place more orders). A sale below the venue's
+minimum is dissolved and waits for volume; checking it once per window
+costs a ticker call, where Dagster's safety net launched a run process every
+minute for as long as such dust waited (``make run``'s demo payment is
+dust: ₹250 of SOL is under the exchange's $5 minimum). Dagster's runs stay
+the safety net for anything this worker misses (it is down, a payout was
+ambiguous, a sale failed): with the worker running, the payments sensor
+re-requests unsold payments only after
+:data:`sensors.payments.SAFETY_NET_SELL_AFTER_S`.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from sqlalchemy.orm import Session
 
 from wallet.db.models.payments import Payment
 from wallet.payments.states import PaymentStatus
+from wallet.settlement.models import SellBatch
+from wallet.settlement.selling import sell_ready, sellable_assets
 from wallet.settlement.service import SettlementDeps, SettleReport, settle_pass
 
 log = logging.getLogger(__name__)
@@ -59,6 +70,27 @@ def pay_confirmed(deps: SettlementDeps, limit: int = BATCH) -> SettleReport | No
     return report
 
 
+def sell_waiting(deps: SettlementDeps) -> list[SellBatch] | None:
+    """Sell every asset's waiting crypto (None when nothing waits: one query)."""
+    with deps.factory() as session:
+        if not sellable_assets(session):
+            return None
+    booked = sell_ready(
+        deps.factory,
+        deps.exchanges,
+        deps.clock(),
+        window_seconds=deps.config.sell_window_seconds,
+        lease_seconds=deps.config.sell_lease_seconds,
+    )
+    if booked:
+        log.info("settlement worker: sold %s", {b.asset: b.id for b in booked})
+    return booked
+
+
+def _window(deps: SettlementDeps) -> int:
+    return int(deps.clock().timestamp()) // max(deps.config.sell_window_seconds, 1)
+
+
 def run_worker(
     deps: Callable[[], SettlementDeps],
     stop: threading.Event,
@@ -66,11 +98,16 @@ def run_worker(
     poll_s: float = POLL_S,
     error_pause_s: float = ERROR_PAUSE_S,
 ) -> None:
-    """Pay confirmed payments until ``stop`` is set; an error pauses, never stops, the loop."""
+    """Pay confirmed payments and sell, until ``stop`` is set; an error pauses, never stops, it."""
     built = deps()
+    sold_in: int | None = None  # the sell window last looked at
     while not stop.is_set():
         try:
             busy = pay_confirmed(built) is not None
+            window = _window(built)
+            if busy or window != sold_in:
+                sold_in = window
+                sell_waiting(built)
         except Exception:
             log.exception("settlement worker pass failed; the payments sensor stays the net")
             stop.wait(error_pause_s)
