@@ -1,4 +1,4 @@
-"""(5) Footprint: memory and CPU of everything ``make run`` starts, idle.
+"""(5) Footprint: memory and CPU of everything ``make run`` starts, idle and under load.
 
 Starts ``taskforce run`` (what ``make run`` runs after its setup step) with
 a fresh ``VAR_DIR`` (the embedded default: SQLite, in-process caches) and
@@ -11,6 +11,13 @@ nothing is paid). Memory is the sum of PSS (shared pages split between the
 processes mapping them: what the tree really holds); the RSS sum, which
 counts shared pages in every process, is shown as an upper bound. CPU is
 the tree's CPU seconds over the window's wall seconds.
+
+Then the load phase: the demo payer pays the demo vendor's ₹250 QR in SOL
+through the REST API (:mod:`bench.demo_load`), one payment every
+``load_spacing_s`` (under the payer's hourly count limit), sampled the same
+way until every vendor is paid; and the tree is sampled idle again for
+``after_seconds`` (two sell windows): whatever the payments left behind
+(sales, dust below the venue's minimum waiting for volume) costs CPU here.
 """
 
 from __future__ import annotations
@@ -24,12 +31,14 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from bench.core import REPO, BenchResult, Figure, fmt, median
+from bench.demo_load import DemoPayer, pay_in_background
 from bench.proctree import TreeSampler, descendants, snapshot, still_running
 
 MEMORY_BUDGET_GIB = 1.5
@@ -42,6 +51,10 @@ class FootprintScale:
     settle_seconds: float = 20.0
     interval: float = 0.5
     startup_timeout: float = 300.0
+    load_payments: int = 15  # the demo payer may make 20 payments an hour
+    load_spacing_s: float = 4.0
+    after_seconds: float = 120.0
+    paid_timeout_s: float = 120.0
 
 
 def component(cmdline: str) -> str:
@@ -153,6 +166,8 @@ def run(scale: FootprintScale | None = None, plots_dir: Path | None = None) -> B
             )
         seen: dict[int, float] = {}
         sampler = TreeSampler(proc.pid)
+        load = after = None
+        payer: DemoPayer | None = None
         started = time.monotonic()
         try:
             _wait_ready(
@@ -174,15 +189,123 @@ def run(scale: FootprintScale | None = None, plots_dir: Path | None = None) -> B
                 if proc.poll() is not None:
                     raise RuntimeError(f"taskforce run exited:\n{log.read_text()[-3000:]}")
             seen.update({s.pid: s.start_s for s in snapshot(descendants(proc.pid))})
+            if scale.load_payments:
+                load, after, payer = _load_phases(proc, f"http://127.0.0.1:{web_port}", scale, seen)
         finally:
             seen.update(sampler.starts)
             with contextlib.suppress(Exception):
                 seen.update({s.pid: s.start_s for s in snapshot(descendants(proc.pid))})
             leftovers = _stop(proc, seen)
     _report(result, sampler, scale, ready_after, leftovers)
+    if load is not None and after is not None and payer is not None:
+        _report_load(result, load, after, payer, scale)
     if plots_dir is not None:
         result.plots.append(_plot(sampler, plots_dir / "footprint_idle.png"))
     return result
+
+
+def _sample_until(
+    proc: subprocess.Popen[bytes], sampler: TreeSampler, interval: float, done: Callable[[], bool]
+) -> None:
+    sampler.start()
+    while not done():
+        time.sleep(interval)
+        sampler.sample()
+        if proc.poll() is not None:
+            raise RuntimeError("taskforce run exited during the benchmark")
+
+
+def _load_phases(
+    proc: subprocess.Popen[bytes], base: str, scale: FootprintScale, seen: dict[int, float]
+) -> tuple[TreeSampler, TreeSampler, DemoPayer]:
+    """The demo payer's payments (sampled), then the idle tree after them (sampled)."""
+    payer = DemoPayer(base)
+    payer.sign_in()
+    load = TreeSampler(proc.pid)
+    first = payer.pay_when_funded(scale.paid_timeout_s)  # the deposits are credited by now
+    payer.payments.append(first)
+    paying = pay_in_background(payer, scale.load_payments - 1, scale.load_spacing_s)
+    deadline = time.monotonic() + scale.load_payments * scale.load_spacing_s + scale.paid_timeout_s
+    checked = [0.0]
+
+    def all_paid() -> bool:
+        if paying.is_alive() or time.monotonic() - checked[0] < 1.0:
+            return False
+        checked[0] = time.monotonic()
+        return payer.vendors_paid() == len(payer.payments) or time.monotonic() > deadline
+
+    _sample_until(proc, load, scale.interval, all_paid)
+    seen.update(load.starts)
+    after = TreeSampler(proc.pid)
+    end = time.monotonic() + scale.after_seconds
+    _sample_until(proc, after, scale.interval, lambda: time.monotonic() >= end)
+    seen.update(after.starts)
+    payer.final_statuses = payer.statuses()  # while the web app still answers
+    payer.final_paid = payer.vendors_paid()
+    return load, after, payer
+
+
+def _phase(sampler: TreeSampler) -> tuple[float, float, list[tuple[int, float]]]:
+    """(CPU % of one core, max PSS GiB, busiest (pid, CPU %)) over the sampler's window."""
+    window = sampler.seconds()
+    cpu = sampler.cpu_by_pid()
+    pct = 100 * sum(cpu.values()) / window if window else float("nan")
+    pss = max(sum(s.pss_kib for s in shots) / 1024**2 for _t, shots in sampler.series)
+    busiest = sorted(((pid, 100 * c / window) for pid, c in cpu.items()), key=lambda x: -x[1])
+    return pct, pss, busiest[:4]
+
+
+def _report_load(
+    result: BenchResult,
+    load: TreeSampler,
+    after: TreeSampler,
+    payer: DemoPayer,
+    scale: FootprintScale,
+) -> None:
+    load_cpu, load_pss, load_top = _phase(load)
+    after_cpu, _pss, after_top = _phase(after)
+    paid = payer.final_paid
+    n = len(payer.payments)
+    result.figures += [
+        Figure(
+            f"CPU of the whole tree under load ({n} demo payments, one every "
+            f"{scale.load_spacing_s:g} s, {load.seconds():.0f} s)",
+            load_cpu, CPU_BUDGET_PCT, "% of one core", "informational", None,
+            baseline_label="the idle budget",
+        ),
+        Figure(
+            "memory of the whole tree under load (max PSS sum)",
+            load_pss, MEMORY_BUDGET_GIB, "GiB", "informational", None,
+            baseline_label="the idle budget",
+        ),
+        Figure(
+            f"CPU of the whole tree, idle {after.seconds():.0f} s after the load",
+            after_cpu, CPU_BUDGET_PCT, "% of one core", f"≤ {CPU_BUDGET_PCT:g}% of one core",
+            after_cpu <= CPU_BUDGET_PCT, baseline_label="the budget",
+        ),
+        Figure(
+            "demo payments whose vendor was not paid", float(n - paid + len(payer.errors)),
+            None, "payments", "0", n - paid + len(payer.errors) == 0,
+        ),
+    ]  # fmt: skip
+
+    def top(rows: list[tuple[int, float]], sampler: TreeSampler) -> str:
+        return "; ".join(
+            f"{pct:.1f}% {sampler.label(pid, component)}"
+            + (" (a Dagster run)" if "dagster" in sampler.names.get(pid, "") and "run_worker"
+               in sampler.names.get(pid, "") else "")
+            for pid, pct in rows
+        )  # fmt: skip
+
+    statuses = sorted(payer.final_statuses.values())
+    result.notes.append(
+        f"Under load: the demo payer (signed in over the API) paid the demo vendor's ₹250 QR "
+        f"in SOL {n} times, one every {scale.load_spacing_s:g} s; {paid} vendors paid, "
+        f"{len(payer.errors)} refusals{': ' + payer.errors[0][:200] if payer.errors else ''}. "
+        f"Busiest under load: {top(load_top, load)}. Then idle again for "
+        f"{after.seconds():.0f} s (payment statuses at the end: "
+        f"{ {s: statuses.count(s) for s in set(statuses)} }); busiest: {top(after_top, after)}."
+    )
 
 
 def _report(

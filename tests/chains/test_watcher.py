@@ -48,7 +48,7 @@ def test_a_failing_chain_is_paused_and_rebuilt_while_the_others_keep_ticking(
     thread = threading.Thread(
         target=watcher.run_watcher,
         args=(None, {"ethereum": build("ethereum"), "bitcoin": build("bitcoin")}, None, stop),
-        kwargs={"watch_s": 0.01, "error_pause_s": 0.2},
+        kwargs={"watch_s": 0.01, "idle_watch_s": 0.0, "error_pause_s": 0.2},
     )
     _Adapter.closed = 0
     thread.start()
@@ -74,3 +74,58 @@ def test_a_quiet_tick_reports_no_change() -> None:
     moved.moved["confirmed"] = ["pay_1"]
     busy = watcher.ChainTick(ScanResult("ethereum", 5, 5, 0, 0), moved)
     assert busy.changed and busy.confirmed == ["pay_1"]
+
+
+def _ticks_and_looks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, open_payment: bool
+) -> tuple[int, int]:
+    """One chain's ticks, and its looks for open payments, with an hour-long idle cadence."""
+    from tests.settlement.helpers import sqlite_factory
+    from wallet.chains import confirmations
+
+    ticks: list[str] = []
+    looks: list[bool] = []
+    real = confirmations.has_open_payments
+
+    def fake_tick(_factory: Any, chain: str, _adapter: Any, _settings: Any) -> watcher.ChainTick:
+        ticks.append(chain)
+        return watcher.ChainTick(ScanResult(chain, 5, 5, 0, 0), AdvanceReport())
+
+    def look(session: Any, chain: str) -> bool:
+        looks.append(real(session, chain))  # the real query, on an empty database
+        return open_payment or looks[-1]
+
+    monkeypatch.setattr(watcher, "tick_chain", fake_tick)
+    monkeypatch.setattr(confirmations, "has_open_payments", look)
+    engine, factory = sqlite_factory(tmp_path / "w.db")
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watcher.run_watcher,
+        args=(factory, {"ethereum": _Adapter}, None, stop),
+        kwargs={"watch_s": 0.01, "idle_watch_s": 3600.0},
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(looks) < 5:
+        assert time.monotonic() < deadline, looks
+        time.sleep(0.01)
+    stop.set()
+    thread.join(10)
+    engine.dispose()
+    assert not any(looks)  # nothing is open in the database
+    return len(ticks), len(looks)
+
+
+def test_a_chain_nobody_waits_on_costs_one_query_a_pass_not_a_tick(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # The first pass ticks (the idle cadence starts then); the next ones only look.
+    ticks, looks = _ticks_and_looks(monkeypatch, tmp_path, open_payment=False)
+    assert (ticks, looks >= 5) == (1, True)
+
+
+def test_a_chain_with_an_open_external_payment_is_ticked_every_pass(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    ticks, looks = _ticks_and_looks(monkeypatch, tmp_path, open_payment=True)
+    assert ticks == looks + 1  # the first pass, then a tick after every look

@@ -80,7 +80,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet.assets import REGISTRY, Chain
@@ -146,17 +146,27 @@ def escrow_account(chain: str, asset: str) -> str:
     return f"escrow:{chain}:{asset}"
 
 
-def _open_payments(session: Session, chain: str) -> list[_Open]:
+def _followed(chain: str) -> tuple[ColumnElement[bool], ...]:
+    """The external payments on ``chain`` these rules still follow."""
     assets = [symbol for symbol, spec in REGISTRY.items() if spec.chain.value == chain]
+    return (
+        Payment.source == PaymentSource.EXTERNAL,
+        Payment.deposit_address.is_not(None),
+        Payment.asset.in_(assets),
+        Payment.status.in_(list(WATCHED)),
+    )
+
+
+def has_open_payments(session: Session, chain: str) -> bool:
+    """Whether any external payment on ``chain`` is still followed (one indexed query)."""
+    return session.scalar(select(Payment.id).where(*_followed(chain)).limit(1)) is not None
+
+
+def _open_payments(session: Session, chain: str) -> list[_Open]:
     rows = session.execute(
         select(Payment, Quote.expires_at)
         .join(Quote, Quote.id == Payment.quote_id)
-        .where(
-            Payment.source == PaymentSource.EXTERNAL,
-            Payment.deposit_address.is_not(None),
-            Payment.asset.in_(assets),
-            Payment.status.in_(list(WATCHED)),
-        )
+        .where(*_followed(chain))
         .order_by(Payment.created_at, Payment.id)
     ).all()
     return [
