@@ -6,7 +6,12 @@ default sell window (60 s). A backlog, as after a Dagster outage: the
 payments sensor is stopped through the GraphQL API, 1,000 confirmed
 custodial payments (each its own payer, across five assets) are written
 through the product's intake functions, and the clock starts when the
-sensor is started again. It stops when every payment is ``completed``.
+sensor is started again. It stops when every payment is ``completed``, or
+when the rest have been paid out and nothing has completed for
+:data:`DUST_PATIENCE_S`: the tail of a burst can leave an asset's last
+payments below the venue's minimum order, and they wait for more volume by
+design (``docs/decisions.md``); they are reported, and the wall time is then
+that of the last completion.
 
 Counted at the outside services, not in our tables: payouts at the
 RazorpayX stand-in (``GET /v1/payouts``, all pages; duplicates by our
@@ -35,6 +40,7 @@ ASSETS = ("SOL", "ETH", "BTC", "USDC", "USDC-SPL")
 LOCATION = "pipelines.definitions"
 SENSOR = "payments_sensor"
 SELL_WINDOW_S = 60  # wallet/settlement/config.py's default
+DUST_PATIENCE_S = 3 * SELL_WINDOW_S  # no completion for this long: the rest waits for volume
 
 
 @dataclass(frozen=True)
@@ -43,11 +49,14 @@ class SettlementScale:
     inr_paise: int = 20_000  # ₹200 each: ₹2,00,000 in all, inside the stand-in's float
     timeout_s: float = 900.0
     sell_window_s: int = SELL_WINDOW_S
+    dust_patience_s: float = DUST_PATIENCE_S
 
     @classmethod
     def tiny(cls) -> SettlementScale:
         # ₹500 each: a one-payment batch is above every venue's minimum order.
-        return cls(payments=5, inr_paise=50_000, timeout_s=240.0, sell_window_s=5)
+        return cls(
+            payments=5, inr_paise=50_000, timeout_s=240.0, sell_window_s=5, dust_patience_s=15
+        )
 
 
 def _graphql(port: int, query: str, variables: dict[str, Any] | None = None) -> Any:
@@ -229,13 +238,23 @@ def run(scale: SettlementScale | None = None, *, plots_dir: Path) -> BenchResult
             set_sensor(port, running=True)
             deadline = time.monotonic() + scale.timeout_s
             done = 0
+            last_done_at = 0.0
             while done < len(ids) and time.monotonic() < deadline:
                 if proc.poll() is not None:
                     raise RuntimeError("dagster dev exited during the benchmark")
                 time.sleep(1.0)
-                done = _completed(world)
-                progress.append((time.perf_counter() - started, done))
-            wall = time.perf_counter() - started
+                statuses = _counts(world)["statuses"]
+                now_done = int(statuses.get("completed", 0))
+                elapsed = time.perf_counter() - started
+                if now_done > done:
+                    last_done_at = elapsed
+                done = now_done
+                progress.append((elapsed, done))
+                if set(statuses) <= {"completed", "paid_out"} and (
+                    elapsed - last_done_at > scale.dust_patience_s
+                ):
+                    break  # every vendor paid; the rest waits for volume
+            wall = last_done_at if done else time.perf_counter() - started
             epoch1 = time.time()
             runs = settlement_runs(port)
         counts = _counts(world)
@@ -288,6 +307,11 @@ def _result(
             f"wall time, {n:,} confirmed payments → completed ({done:,} done)",
             wall, TARGET_S, "s", "≤ 3 min on 2 cores", done == n and wall <= TARGET_S,
             "the budget",
+        ),
+        Figure(
+            "vendor paid, crypto left unsold below the venue's minimum (waits for volume)",
+            float(counts["statuses"].get("paid_out", 0)), None, "payments", "informational",
+            None,
         ),
         Figure(
             "payouts at the RazorpayX stand-in", float(len(payouts)), float(n), "payouts",

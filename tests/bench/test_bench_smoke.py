@@ -280,8 +280,9 @@ def test_settlement_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_pat
     scale = settlement.SettlementScale.tiny()
     result = settlement.run(scale, plots_dir=tmp_path)
     _assert_rows(result, plots=1)
-    wall, payouts, orders, batches = result.figures
+    wall, dust, payouts, orders, batches = result.figures
     assert "5 done" in wall.name  # every payment completed
+    assert dust.value == 0  # ₹500 each: no payment is below a venue's minimum
     assert payouts.value == scale.payments and payouts.met is True  # one each, counted outside
     assert 0 < orders.value <= (orders.baseline or 0)
     assert 0 < batches.value <= (batches.baseline or 0)
