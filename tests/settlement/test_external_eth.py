@@ -99,6 +99,27 @@ class World:
         assert receipt["status"] == 1
         return str(txid.to_0x_hex())
 
+    def path(self, session: Session, pid: str) -> list[PaymentStatus]:
+        """The statuses ``pid`` went through, in order."""
+        return list(
+            session.scalars(
+                select(PaymentEvent.to_status)
+                .where(PaymentEvent.payment_id == pid)
+                .order_by(PaymentEvent.version)
+            )
+        )
+
+    def settled_payment(self, rzp: dict[str, Any], venues: dict[str, Any]) -> str:
+        """An external payment paid, confirmed by a sensor tick and settled to completed."""
+        pid, address, wei, _payer = self.external_payment()
+        self.pay(address, wei)
+        self.mine(CONFS - 1)
+        self.tick()
+        assert settle_pass(deps_for(self.factory, rzp, venues), [pid]).statuses == {
+            pid: "completed"
+        }
+        return pid
+
     def status(self, pid: str) -> PaymentStatus:
         with self.factory() as s:
             return s.get_one(Payment, pid).status
@@ -171,11 +192,7 @@ def test_external_eth_payment_goes_from_quote_to_completed(
     [payout] = deps.payouts.find_payouts(pid)
     assert payout.status.value == "processed" and payout.amount_paise == 50_000
     with world.factory() as s:
-        path = s.scalars(
-            select(PaymentEvent.to_status)
-            .where(PaymentEvent.payment_id == pid)
-            .order_by(PaymentEvent.version)
-        ).all()
+        path = world.path(s, pid)
         assert path == [
             S.QUOTE_ISSUED, S.AWAITING_FUNDS, S.DETECTED, S.CONFIRMED,
             S.SETTLING, S.PAID_OUT, S.COMPLETED,
@@ -192,11 +209,7 @@ def test_external_eth_payment_goes_from_quote_to_completed(
 def test_a_settled_payment_whose_deposit_is_reorged_out_raises_a_critical_alert(
     world: World, rzp: dict[str, Any], venues: dict[str, Any]
 ) -> None:
-    pid, address, wei, _payer = world.external_payment()
-    world.pay(address, wei)
-    world.mine(CONFS - 1)
-    world.tick()
-    assert settle_pass(deps_for(world.factory, rzp, venues), [pid]).statuses == {pid: "completed"}
+    pid = world.settled_payment(rzp, venues)
     tokens = dict(world.eth["settings"]["token_contracts"])
     adapter = EvmAdapter(world.eth["url"], tokens, chain_id=31337)
     alerts = Alerter(SqlIncidents(world.factory), [LogChannel()])
@@ -227,11 +240,7 @@ def test_overpayment_surplus_goes_to_the_payers_wallet(world: World) -> None:
     world.tick()
     assert world.status(pid) is S.CONFIRMED
     with world.factory() as s:
-        path = s.scalars(
-            select(PaymentEvent.to_status)
-            .where(PaymentEvent.payment_id == pid)
-            .order_by(PaymentEvent.version)
-        ).all()
+        path = world.path(s, pid)
         assert path[-3:] == [S.DETECTED, S.OVERPAID, S.CONFIRMED]
         assert get_balance(s, user_wallet(payer, "ETH")).balance == 12345
         assert get_balance(s, "escrow:ethereum:ETH").balance == 12345  # the rest at collect
@@ -276,11 +285,7 @@ def test_reorged_out_before_confirmation_goes_back_and_confirms_once(world: Worl
     world.tick()
     assert world.status(pid) is S.CONFIRMED
     with world.factory() as s:
-        path = s.scalars(
-            select(PaymentEvent.to_status)
-            .where(PaymentEvent.payment_id == pid)
-            .order_by(PaymentEvent.version)
-        ).all()
+        path = world.path(s, pid)
         assert path[2:] == [S.DETECTED, S.REORGED, S.DETECTED, S.CONFIRMED]
         check_invariants(s)
 
@@ -359,11 +364,7 @@ def test_unfunded_external_payment_expires_once_after_the_grace_window(
     assert again.moved == {}
     assert world.status(pid) is S.EXPIRED
     with world.factory() as s:
-        path = s.scalars(
-            select(PaymentEvent.to_status)
-            .where(PaymentEvent.payment_id == pid)
-            .order_by(PaymentEvent.version)
-        ).all()
+        path = world.path(s, pid)
         assert path == [S.QUOTE_ISSUED, S.AWAITING_FUNDS, S.EXPIRED]
         reservation = s.scalar(
             select(LimitReservation).where(LimitReservation.ref == payment_ref(pid))
@@ -500,11 +501,7 @@ def test_the_warm_watcher_and_worker_pay_an_external_payment_with_no_sensor_tick
     later = world.tick()
     assert not isinstance(later, dg.SensorResult) or later.run_requests == []
     with world.factory() as s:
-        path = s.scalars(
-            select(PaymentEvent.to_status)
-            .where(PaymentEvent.payment_id == pid)
-            .order_by(PaymentEvent.version)
-        ).all()
+        path = world.path(s, pid)
         assert path[2:] == [S.DETECTED, S.CONFIRMED, S.SETTLING, S.PAID_OUT, S.COMPLETED]
         check_invariants(s)
 
@@ -512,11 +509,7 @@ def test_the_warm_watcher_and_worker_pay_an_external_payment_with_no_sensor_tick
 def test_the_watcher_alerts_on_a_reorg_that_removes_a_settled_deposit(
     world: World, rzp: dict[str, Any], venues: dict[str, Any]
 ) -> None:
-    pid, address, wei, _payer = world.external_payment()
-    world.pay(address, wei)
-    world.mine(CONFS - 1)
-    world.tick()
-    assert settle_pass(deps_for(world.factory, rzp, venues), [pid]).statuses == {pid: "completed"}
+    pid = world.settled_payment(rzp, venues)
     stop = threading.Event()
     watcher = _watch(world, stop, Alerter(SqlIncidents(world.factory), [LogChannel()]))
     try:

@@ -340,6 +340,17 @@ def _payout_status(deps: SettlementDeps, key: str) -> PayoutStatus:
         return session.scalars(select(Payout.status).where(Payout.idempotency_key == key)).one()
 
 
+def sell_pass(deps: SettlementDeps) -> list[SellBatch]:
+    """Sell every asset's waiting crypto, in batches per asset and sell window."""
+    return sell_ready(
+        deps.factory,
+        deps.exchanges,
+        deps.clock(),
+        window_seconds=deps.config.sell_window_seconds,
+        lease_seconds=deps.config.sell_lease_seconds,
+    )
+
+
 def settle_pass(
     deps: SettlementDeps, payment_ids: list[str] | None = None, *, sell: bool = True
 ) -> SettleReport:
@@ -378,13 +389,7 @@ def settle_pass(
         except SettlementRetryable as exc:
             report.retry_later[payment_id] = exc.message
     if sell:
-        booked = sell_ready(
-            deps.factory,
-            deps.exchanges,
-            deps.clock(),
-            window_seconds=deps.config.sell_window_seconds,
-            lease_seconds=deps.config.sell_lease_seconds,
-        )
+        booked = sell_pass(deps)
         report.batches_booked = [b.id for b in booked]
         with deps.factory() as session:
             for payment_id in list(report.statuses):

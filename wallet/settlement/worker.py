@@ -37,8 +37,8 @@ from sqlalchemy.orm import Session
 from wallet.db.models.payments import Payment
 from wallet.payments.states import PaymentStatus
 from wallet.settlement.models import SellBatch
-from wallet.settlement.selling import sell_ready, sellable_assets
-from wallet.settlement.service import SettlementDeps, SettleReport, settle_pass
+from wallet.settlement.selling import sellable_assets
+from wallet.settlement.service import SettlementDeps, SettleReport, sell_pass, settle_pass
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,7 @@ def sell_waiting(deps: SettlementDeps) -> list[SellBatch] | None:
     with deps.factory() as session:
         if not sellable_assets(session):
             return None
-    booked = sell_ready(
-        deps.factory,
-        deps.exchanges,
-        deps.clock(),
-        window_seconds=deps.config.sell_window_seconds,
-        lease_seconds=deps.config.sell_lease_seconds,
-    )
+    booked = sell_pass(deps)
     if booked:
         log.info("settlement worker: sold %s", {b.asset: b.id for b in booked})
     return booked
