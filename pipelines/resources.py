@@ -185,6 +185,7 @@ class SettlementResource(dg.ConfigurableResource):
     sell_window_seconds: int = 0
     float_min_paise: int = 0
     payment_sla_seconds: int = 0
+    unsold_sla_seconds: int = 0
 
     def config(self) -> SettlementConfig:
         overrides: dict[str, Any] = {

@@ -46,7 +46,15 @@ def stuck_payments_sensor(
     factory = db.factory()
     sink = alerts.sink(db)
     with factory() as session:
-        late = dict(stuck(session, utcnow(), settlement.config().payment_sla_seconds))
+        config = settlement.config()
+        late = dict(
+            stuck(
+                session,
+                utcnow(),
+                config.payment_sla_seconds,
+                unsold_sla_s=config.unsold_sla_seconds,
+            )
+        )
     for payment_id, status in late.items():
         sink.fire(
             Alert(

@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     settlement_sell_window_seconds: int | None = None
     settlement_float_min_paise: int | None = None
     settlement_payment_sla_seconds: int | None = None
+    settlement_unsold_sla_seconds: int | None = None
     payment_expiry_grace_seconds: int | None = (
         None  # external: after quote expiry; default TTL+15 min
     )

@@ -246,6 +246,36 @@ def test_stuck_payments_sensor_raises_an_incident_per_payment_and_clears_it(
         assert s.scalars(select(AlertIncident.status)).one() is IncidentStatus.RESOLVED
 
 
+def test_a_paid_out_payment_waiting_to_be_sold_is_late_only_after_the_unsold_sla(
+    app_db: tuple[str, sessionmaker[Session]],
+) -> None:
+    """The vendor is paid; dust below a venue's minimum waits for volume without a page."""
+    from wallet.payments.states import PaymentStatus
+
+    url, factory = app_db
+    resources = {"db": WalletDatabase(database_url=url), "alerts": AlertsResource()}
+    pid = custodial_payment(factory)
+    sla = SettlementResource(payment_sla_seconds=60, unsold_sla_seconds=7200)
+
+    def unsold_for(minutes: int) -> list[AlertIncident]:
+        with factory() as s:
+            s.execute(
+                update(Payment)
+                .where(Payment.id == pid)
+                .values(
+                    status=PaymentStatus.PAID_OUT, updated_at=utcnow() - timedelta(minutes=minutes)
+                )
+            )
+            s.commit()
+        _run(stuck_payments_sensor, None, settlement=sla, **resources)
+        with factory() as s:
+            return list(s.scalars(select(AlertIncident)))
+
+    assert unsold_for(30) == []  # past the payment SLA, inside the unsold one
+    [incident] = unsold_for(180)
+    assert incident.key == f"payment_stuck:{pid}"
+
+
 def test_rates_sensor_refreshes_in_the_tick_and_reports_a_materialisation(
     app_db: tuple[str, sessionmaker[Session]], venues: dict[str, Any]
 ) -> None:

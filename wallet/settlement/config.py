@@ -17,6 +17,9 @@ class SettlementConfig:
     sell_lease_seconds: float = 120.0  # a crashed seller's batch is resumable after this
     float_min_paise: int = 5_000_000  # ₹50,000: below it payouts queue and we alert
     payment_sla_seconds: int = 900  # a funded payment must reach an outcome within this
+    # ...but once the vendor is paid, only the sale waits: dust below a venue's minimum
+    # waits for volume, and an unsold payment is flagged after a day.
+    unsold_sla_seconds: int = 86_400
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> SettlementConfig:

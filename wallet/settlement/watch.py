@@ -116,12 +116,25 @@ def overdue(
     )
 
 
-def stuck(session: Session, now: datetime, sla_s: float) -> list[tuple[str, str]]:
-    """Funded payments unchanged for longer than the SLA: ``(id, status)``."""
+def stuck(
+    session: Session, now: datetime, sla_s: float, *, unsold_sla_s: float | None = None
+) -> list[tuple[str, str]]:
+    """Funded payments unchanged for longer than the SLA: ``(id, status)``.
+
+    A ``paid_out`` payment has reached the vendor's outcome; what waits is the
+    sale of its crypto, and a sale below a venue's minimum order waits for
+    volume by design, so it is late only after ``unsold_sla_s`` (default: the
+    same SLA).
+    """
     before = now - timedelta(seconds=sla_s)
+    unsold_before = now - timedelta(seconds=sla_s if unsold_sla_s is None else unsold_sla_s)
+    waiting = [s for s in FUNDED_OPEN if s is not PaymentStatus.PAID_OUT]
     rows = session.execute(
         select(Payment.id, Payment.status).where(
-            Payment.status.in_(FUNDED_OPEN), Payment.updated_at < before
+            or_(
+                and_(Payment.status.in_(waiting), Payment.updated_at < before),
+                and_(Payment.status == PaymentStatus.PAID_OUT, Payment.updated_at < unsold_before),
+            )
         )
     ).all()
     return [(r.id, r.status.value) for r in rows]
