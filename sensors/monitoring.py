@@ -14,7 +14,9 @@ stuck payments and the float):
 - ``reconciliation_break:<category>`` — from the latest reconciliation report;
 - ``webhook_failing:razorpayx`` and ``asset_paused:<asset>``;
 - ``withdrawal_stuck:<key>`` — a payer's withdrawal ``held`` or ``broadcast``
-  longer than ``withdrawal_stuck_seconds``.
+  longer than ``withdrawal_stuck_seconds``;
+- ``worker_silent:<loop>`` — with ``settlement_worker`` set, a loop of
+  ``taskforce settle-worker`` silent longer than ``worker_silence_seconds``.
 
 A fact that cannot be read gives a ``None`` check: an unreachable source
 never resolves an incident it cannot see.
@@ -35,6 +37,7 @@ from wallet.alerts.monitor import Check, Monitor
 from wallet.db.base import utcnow
 from wallet.observability import probes, signals
 from wallet.observability.config import ObservabilityConfig
+from wallet.observability.heartbeats import WARM_LOOPS, last_beats
 
 # Two daemon ids beating within this window mean two daemons (Dagster beats
 # every ~30 s); long enough to span several of this sensor's ticks.
@@ -84,6 +87,10 @@ def monitoring_sensor(context: dg.SensorEvaluationContext, db: WalletDatabase) -
         webhook = conditions.webhook_failing(session, now, config.webhook_silence_seconds)
         paused = conditions.paused_assets(signals.open_pauses(session))
         withdrawals = conditions.withdrawals_stuck(session, now, config.withdrawal_stuck_seconds)
+        expected = WARM_LOOPS if settings.settlement_worker else ()
+        workers = conditions.workers_silent(
+            last_beats(session), expected, now, config.worker_silence_seconds
+        )
 
     monitor = Monitor.in_database(
         factory, channels_from_settings(settings), quiet_seconds=config.alert_quiet_seconds
@@ -96,6 +103,7 @@ def monitoring_sensor(context: dg.SensorEvaluationContext, db: WalletDatabase) -
         webhook,
         paused,
         withdrawals,
+        workers,
     )
     summary = (
         f"opened {len(outcome.opened)}, open {len(outcome.repeated)}, "

@@ -157,6 +157,7 @@ class Settings(BaseSettings):
     alert_smtp_from: str = "alerts@taskforce.example"
     alert_smtp_to: str = ""  # comma-separated
     webhook_silence_seconds: int = 900
+    worker_silence_seconds: int = 120  # a warm worker loop silent this long alerts
     withdrawal_stuck_seconds: int | None = None  # held/broadcast this long alerts; default 2 h
 
     trusted_proxies: int = 0  # how many reverse proxies set X-Forwarded-For in front of us

@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from dagster._daemon.types import DaemonHeartbeat
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import pipelines.resources
@@ -127,3 +127,45 @@ def test_conditions_open_once_and_resolve(
     third = tick(only_a)
     assert "resolved 2" in third.skip_reason.skip_message
     assert _open(factory) == {"chain_lag:dogecoin", "reconciliation_break:payouts"}
+
+
+def test_a_silent_warm_worker_alerts_and_its_beats_resolve_it(
+    app_db: tuple[str, sessionmaker[Session]],
+    rpc: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from wallet.db.base import utcnow
+    from wallet.db.models import WorkerHeartbeat
+    from wallet.observability.heartbeats import SETTLEMENT_LOOP, WATCHER_LOOP, beat
+
+    url, factory = app_db
+    settings = settings_for(
+        tmp_path, url,
+        eth_rpc_url=rpc, sol_rpc_url=rpc, btc_rpc_url=rpc, doge_rpc_url=rpc,
+        alert_quiet_seconds=0, readiness_timeout_seconds=1.0, settlement_worker=True,
+    )  # fmt: skip
+    monkeypatch.setattr(pipelines.resources, "_settings", lambda: settings)
+    instance = dg.DagsterInstance.ephemeral()
+    db = WalletDatabase(database_url=url)
+
+    def tick() -> None:
+        context = dg.build_sensor_context(instance=instance, resources={"db": db})
+        assert isinstance(monitoring_sensor(context), dg.SensorResult)
+
+    def workers() -> set[str]:
+        return {k for k in _open(factory) if k.startswith("worker_silent:")}
+
+    tick()  # the worker should run (settlement_worker) but has never beaten
+    assert workers() == {f"worker_silent:{SETTLEMENT_LOOP}", f"worker_silent:{WATCHER_LOOP}"}
+    beat(factory, SETTLEMENT_LOOP, utcnow())
+    beat(factory, WATCHER_LOOP, utcnow())
+    tick()
+    assert workers() == set()
+    # Without the setting nothing is expected to beat: no incident, whatever the table says.
+    without = settings.model_copy(update={"settlement_worker": False})
+    monkeypatch.setattr(pipelines.resources, "_settings", lambda: without)
+    with transaction(factory) as session:
+        session.execute(delete(WorkerHeartbeat))
+    tick()
+    assert workers() == set()

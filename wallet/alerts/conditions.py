@@ -22,6 +22,7 @@ Incident keys (what dedupes and what resolves):
 ``reconciliation_break:<category>``  open breaks in that category
 ``webhook_failing:razorpayx``  payouts final at RazorpayX, no webhook heard
 ``dagster_multiple_daemons:<type>``  two daemon ids beating for one type
+``worker_silent:<loop>`` a warm worker loop that should run has not beaten
 =======================  ===========================================
 
 Fired directly by their producers rather than evaluated here:
@@ -194,6 +195,34 @@ def withdrawals_stuck(
             )
         )
     return Check("withdrawal_stuck", tuple(alerts))
+
+
+def workers_silent(
+    beats: Mapping[str, datetime], expected: Sequence[str], now: datetime, max_age_seconds: int
+) -> Check:
+    """Loops of the warm worker that should run but have not beaten for ``max_age_seconds``.
+
+    Payments still settle without it (Dagster's sensors are its safety net),
+    tens of seconds later, so this is a warning, one incident per loop.
+    """
+    alerts = []
+    for name in expected:
+        at = beats.get(name)
+        age = None if at is None else int((now - _aware(at)).total_seconds())
+        if age is not None and age <= max_age_seconds:
+            continue
+        heard = "never" if age is None else f"{age} s ago"
+        alerts.append(
+            Alert(
+                "worker_silent",
+                f"worker_silent:{name}",
+                W,
+                f"{name} last beat {heard} (limit {max_age_seconds} s): is `taskforce "
+                "settle-worker` running? Payments settle through Dagster's slower safety net",
+                {"loop": name, "age_seconds": age, "limit_seconds": max_age_seconds},
+            )
+        )
+    return Check("worker_silent", tuple(alerts))
 
 
 def _aware(at: datetime) -> datetime:

@@ -175,7 +175,9 @@ def run_watcher(
     go on, and so does the Dagster chains sensor (the safety net).
     """
     from wallet.chains.confirmations import has_open_payments
+    from wallet.observability.heartbeats import WATCHER_LOOP, Heart
 
+    heart = Heart(factory, WATCHER_LOOP)
     chains = {name: SharedAdapter(build) for name, build in adapters.items()}
     due = dict.fromkeys(chains, 0.0)  # the next tick of a chain nothing waits on
     paused_until = dict.fromkeys(chains, 0.0)  # after a failed tick
@@ -202,6 +204,7 @@ def run_watcher(
                     )
                     adapter.discard()
                     paused_until[name] = time.monotonic() + error_pause_s
+            heart.maybe_beat()  # a failing chain has its own alert (chain_lag)
             stop.wait(watch_s)
     finally:
         for adapter in chains.values():

@@ -61,6 +61,7 @@ class ObservabilityConfig:
     alert_smtp_from: str = "alerts@taskforce.invalid"
     alert_smtp_to: tuple[str, ...] = ()
     webhook_silence_seconds: int = 900  # a payout final at RazorpayX with no webhook this long
+    worker_silence_seconds: int = 120  # a warm worker loop silent this long (worker_silent)
     # A withdrawal held or broadcast this long alerts (withdrawal_stuck): above the deepest
     # confirmation wait (Bitcoin's 6 blocks, Dogecoin's 40) with room for slow blocks.
     withdrawal_stuck_seconds: int = 7200

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wallet.db.models.payments import Payment
+from wallet.observability.heartbeats import SETTLEMENT_LOOP, Heart
 from wallet.payments.states import PaymentStatus
 from wallet.settlement.models import SellBatch
 from wallet.settlement.selling import sellable_assets
@@ -94,6 +95,7 @@ def run_worker(
 ) -> None:
     """Pay confirmed payments and sell, until ``stop`` is set; an error pauses, never stops, it."""
     built = deps()
+    heart = Heart(built.factory, SETTLEMENT_LOOP)
     sold_in: int | None = None  # the sell window last looked at
     while not stop.is_set():
         try:
@@ -102,6 +104,7 @@ def run_worker(
             if busy or window != sold_in:
                 sold_in = window
                 sell_waiting(built)
+            heart.maybe_beat()  # after a pass that worked: a failing loop falls silent
         except Exception:
             log.exception("settlement worker pass failed; the payments sensor stays the net")
             stop.wait(error_pause_s)

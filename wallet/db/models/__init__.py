@@ -15,7 +15,13 @@ from wallet.db.models.ledger import (
     LedgerHold,
     Posting,
 )
-from wallet.db.models.ops import AuditLog, IdempotencyKey, OutboxMessage, OutboxStatus
+from wallet.db.models.ops import (
+    AuditLog,
+    IdempotencyKey,
+    OutboxMessage,
+    OutboxStatus,
+    WorkerHeartbeat,
+)
 from wallet.db.models.payments import Payment, PaymentEvent, PaymentSource, Quote, QuoteStatus
 from wallet.db.models.settlement import (
     AttemptState,
@@ -75,4 +81,5 @@ __all__ = [
     "User",
     "UserStatus",
     "WalletAddress",
+    "WorkerHeartbeat",
 ]

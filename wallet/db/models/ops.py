@@ -75,3 +75,19 @@ class OutboxMessage(Claimable, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkerHeartbeat(Base):
+    """The latest beat of one of our long-lived loops (see :mod:`wallet.observability.heartbeats`).
+
+    One row per loop name, overwritten in place: the monitoring sensor
+    alerts when a loop that should run has not beaten for a while.
+    """
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
