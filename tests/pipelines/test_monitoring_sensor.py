@@ -55,6 +55,19 @@ def rpc() -> Iterator[str]:
     server.server_close()
 
 
+def _use_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, rpc: str, **overrides: Any
+) -> Any:
+    """Settings with every chain's node at ``rpc`` (unless overridden), used by the sensor."""
+    chains = {f"{c}_rpc_url": rpc for c in ("eth", "sol", "btc", "doge")}
+    settings = settings_for(
+        tmp_path, url, alert_quiet_seconds=0, readiness_timeout_seconds=1.0,
+        **{**chains, **overrides},
+    )  # fmt: skip
+    monkeypatch.setattr(pipelines.resources, "_settings", lambda: settings)
+    return settings
+
+
 def _open(factory: sessionmaker[Session]) -> set[str]:
     with factory() as session:
         return set(
@@ -71,13 +84,8 @@ def test_conditions_open_once_and_resolve(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, factory = app_db
-    settings = settings_for(
-        tmp_path, url,
-        eth_rpc_url=rpc, sol_rpc_url=rpc, btc_rpc_url=rpc,
-        doge_rpc_url="http://127.0.0.1:9",  # nothing listens: the node is unreachable
-        alert_quiet_seconds=0, readiness_timeout_seconds=1.0,
-    )  # fmt: skip
-    monkeypatch.setattr(pipelines.resources, "_settings", lambda: settings)
+    # Nothing listens on port 9: the dogecoin node is unreachable.
+    _use_settings(monkeypatch, tmp_path, url, rpc, doge_rpc_url="http://127.0.0.1:9")
     with transaction(factory) as session:
         session.add(ScanCursor(name="ethereum", height=HEAD - 50, block_hash="00" * 32))
         session.add(ScanCursor(name="bitcoin", height=HEAD - 1, block_hash="00" * 32))
@@ -140,12 +148,7 @@ def test_a_silent_warm_worker_alerts_and_its_beats_resolve_it(
     from wallet.observability.heartbeats import SETTLEMENT_LOOP, WATCHER_LOOP, beat
 
     url, factory = app_db
-    settings = settings_for(
-        tmp_path, url,
-        eth_rpc_url=rpc, sol_rpc_url=rpc, btc_rpc_url=rpc, doge_rpc_url=rpc,
-        alert_quiet_seconds=0, readiness_timeout_seconds=1.0, settlement_worker=True,
-    )  # fmt: skip
-    monkeypatch.setattr(pipelines.resources, "_settings", lambda: settings)
+    settings = _use_settings(monkeypatch, tmp_path, url, rpc, settlement_worker=True)
     instance = dg.DagsterInstance.ephemeral()
     db = WalletDatabase(database_url=url)
 
