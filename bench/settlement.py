@@ -40,7 +40,9 @@ ASSETS = ("SOL", "ETH", "BTC", "USDC", "USDC-SPL")
 LOCATION = "pipelines.definitions"
 SENSOR = "payments_sensor"
 SELL_WINDOW_S = 60  # wallet/settlement/config.py's default
-DUST_PATIENCE_S = 3 * SELL_WINDOW_S  # no completion for this long: the rest waits for volume
+# No completion for this long (three sell windows, past the payments sensor's 60-s
+# retry of unsold payments): what is left waits for volume.
+DUST_PATIENCE_S = 3 * SELL_WINDOW_S
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,10 @@ class SettlementScale:
     @classmethod
     def tiny(cls) -> SettlementScale:
         # ₹500 each: a one-payment batch is above every venue's minimum order.
+        # Patience past the payments sensor's 60-s retry of unsold payments: on a busy
+        # machine their first run may pay them and find its sell window already used.
         return cls(
-            payments=5, inr_paise=50_000, timeout_s=240.0, sell_window_s=5, dust_patience_s=15
+            payments=5, inr_paise=50_000, timeout_s=240.0, sell_window_s=5, dust_patience_s=100
         )
 
 
