@@ -90,7 +90,7 @@ def build_defs(
                     sell_retry_after_s=payments.SAFETY_NET_SELL_AFTER_S,
                 )
                 if warm_worker
-                else payments_sensor_every(payments.INTERVAL_S)
+                else payments.payments_sensor
             ),
             rates_sensor,
             order_books_sensor,

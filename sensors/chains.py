@@ -38,6 +38,7 @@ import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
@@ -45,6 +46,7 @@ from assets.chains import chain_confirmations
 from pipelines.jobs import confirmations_job, settlement_job
 from pipelines.resources import WalletDatabase
 from sensors.payments import BATCH, settle_key, settle_request
+from wallet.chains import watcher
 from wallet.chains.base import ChainAdapter
 from wallet.chains.watcher import WATCHED_CHAINS, SharedAdapter
 
@@ -224,16 +226,14 @@ def _decode(cursor: str | None) -> dict[str, str]:
 
 
 def settings_adapter(chain: str) -> AdapterFactory:
-    """A factory for ``chain``'s adapter from settings (custody's ``build_adapter``)."""
+    """A factory for ``chain``'s adapter from the code location's settings (read when built)."""
 
-    def build() -> ChainAdapter:
-        from pipelines.resources import _settings
-        from wallet.assets import Chain
-        from wallet.custody.service import build_adapter
+    def settings() -> Any:
+        from pipelines.resources import _settings  # looked up per build: tests repoint it
 
-        return build_adapter(Chain(chain), _settings())
+        return _settings()
 
-    return build
+    return watcher.settings_adapter(chain, settings)
 
 
 def all_chains_sensor(interval_s: int = CHAINS_INTERVAL_S) -> dg.SensorDefinition:

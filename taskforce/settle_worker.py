@@ -53,12 +53,12 @@ def settings_deps() -> SettlementDeps:
 def watch_chains(stop: threading.Event) -> None:
     """The chain watcher over every chain, with the code location's database and alerts."""
     from pipelines.resources import _settings
-    from wallet.chains.watcher import WATCHED_CHAINS, run_watcher, settings_adapters
+    from wallet.chains.watcher import WATCHED_CHAINS, run_watcher, settings_adapter
 
     found = _resources()
     db = found["db"]
     settings = _settings()
-    adapters = settings_adapters(WATCHED_CHAINS, settings)
+    adapters = {chain: settings_adapter(chain, lambda: settings) for chain in WATCHED_CHAINS}
     run_watcher(db.factory(), adapters, settings, stop, alerts=found["alerts"].sink(db))
 
 

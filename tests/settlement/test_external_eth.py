@@ -48,6 +48,7 @@ from wallet.db.models.chain import Credit
 from wallet.db.models.payments import PaymentEvent, PaymentSource
 from wallet.db.session import transaction
 from wallet.ledger import check_invariants, get_balance, user_wallet
+from wallet.observability.heartbeats import SETTLEMENT_LOOP, WATCHER_LOOP, last_beats
 from wallet.payments.intake import create_payment, create_quote
 from wallet.payments.states import PaymentStatus
 from wallet.settlement.service import settle_pass
@@ -495,6 +496,8 @@ def test_the_warm_watcher_and_worker_pay_an_external_payment_with_no_sensor_tick
         watcher.join(30)
         worker.join(30)
     assert not watcher.is_alive() and not worker.is_alive()
+    with world.factory() as s:
+        assert {SETTLEMENT_LOOP, WATCHER_LOOP} <= set(last_beats(s))  # both loops beat
     [payout] = deps.payouts.find_payouts(pid)
     assert payout.status.value == "processed" and payout.amount_paise == 50_000
     # The safety-net sensor ticking afterwards finds the blocks scanned and asks for nothing.

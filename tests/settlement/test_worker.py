@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.settlement.helpers import custodial_payment, deps_for
 from wallet.db.models import Payment
 from wallet.ledger import check_invariants
+from wallet.observability.heartbeats import SETTLEMENT_LOOP, last_beats
 from wallet.payments.states import PaymentStatus
 from wallet.settlement.models import SellBatch, SellBatchItem, SellBatchStatus
 from wallet.settlement.service import settle_pass
@@ -68,6 +69,8 @@ def test_the_worker_pays_each_payment_once_and_sells_once_the_venue_minimum_is_m
         worker.join(30)
     assert not worker.is_alive()
     assert _booked(factory) == [("SOL", 3)]
+    with factory() as s:
+        assert SETTLEMENT_LOOP in last_beats(s)  # the loop said it was alive
     for pid in ids:
         assert [p.status.value for p in deps.payouts.find_payouts(pid)] == ["processed"]
     # A Dagster run beside it (the safety net) pays nobody twice and sells nothing twice.

@@ -31,11 +31,10 @@ sensor that would have asked for a confirmations run never sees that reorg.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,14 +111,16 @@ class SharedAdapter:
                 adapter.close()
 
 
-def settings_adapters(
-    chains: Iterable[str], settings: Any
-) -> dict[str, Callable[[], ChainAdapter]]:
-    """Factories of custody's adapters for ``chains``, from ``settings``."""
-    from wallet.assets import Chain
-    from wallet.custody.service import build_adapter
+def settings_adapter(chain: str, settings: Callable[[], Any]) -> Callable[[], ChainAdapter]:
+    """A factory of custody's adapter for ``chain``, built from ``settings()`` when called."""
 
-    return {chain: functools.partial(build_adapter, Chain(chain), settings) for chain in chains}
+    def build() -> ChainAdapter:
+        from wallet.assets import Chain
+        from wallet.custody.service import build_adapter
+
+        return build_adapter(Chain(chain), settings())
+
+    return build
 
 
 def watch_once(

@@ -124,6 +124,11 @@ def sellable_assets(session: Session) -> list[str]:
     return sorted(set(unfinished) | set(waiting))
 
 
+def window_key(now: datetime, window_seconds: int) -> str:
+    """The sell window ``now`` falls in: one batch per asset per window."""
+    return str(int(now.timestamp()) // max(window_seconds, 1))
+
+
 def open_batch(
     session: Session, asset: str, now: datetime, window_seconds: int
 ) -> SellBatch | None:
@@ -135,9 +140,9 @@ def open_batch(
     ).first()
     if unfinished is not None:
         return unfinished
-    window_key = str(int(now.timestamp()) // max(window_seconds, 1))
+    key = window_key(now, window_seconds)
     taken = session.scalars(
-        select(SellBatch.id).where(SellBatch.asset == asset, SellBatch.window_key == window_key)
+        select(SellBatch.id).where(SellBatch.asset == asset, SellBatch.window_key == key)
     ).first()
     if taken is not None:
         return None  # this window already sold once; the rest waits for the next
@@ -154,7 +159,7 @@ def open_batch(
     batch = SellBatch(
         id=uuid.uuid4().hex,
         asset=asset,
-        window_key=window_key,
+        window_key=key,
         route=dict(rows[0][1].route),
         qty_minor=sum(p.amount_minor for p, _ in rows),
         target_paise=sum(ledger.target_paise(q) for _, q in rows),

@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from wallet.db.models.payments import Payment
@@ -77,6 +78,28 @@ def newly_confirmed(
     return [r.id for r in rows], Watermark(rows[-1].updated_at, rows[-1].id)
 
 
+def _late(
+    statuses: Sequence[PaymentStatus],
+    now: datetime,
+    after_s: float,
+    paid_out_after_s: float | None,
+) -> ColumnElement[bool]:
+    """In ``statuses`` (``paid_out`` among them) and unchanged for ``after_s``.
+
+    A ``paid_out`` payment's vendor is paid and only the sale of its crypto
+    waits, so it is late after ``paid_out_after_s`` (default: ``after_s``).
+    """
+    others = [s for s in statuses if s is not PaymentStatus.PAID_OUT]
+    unsold_after_s = after_s if paid_out_after_s is None else paid_out_after_s
+    return or_(
+        and_(Payment.status.in_(others), Payment.updated_at < now - timedelta(seconds=after_s)),
+        and_(
+            Payment.status == PaymentStatus.PAID_OUT,
+            Payment.updated_at < now - timedelta(seconds=unsold_after_s),
+        ),
+    )
+
+
 def overdue(
     session: Session,
     now: datetime,
@@ -92,24 +115,11 @@ def overdue(
     ``sell_retry_after_s`` (default: the same), which is longer when another
     process sells them (the warm settlement worker).
     """
-    pay_before = now - timedelta(seconds=retry_after_s)
-    sell_before = now - timedelta(
-        seconds=retry_after_s if sell_retry_after_s is None else sell_retry_after_s
-    )
+    settling = (PaymentStatus.CONFIRMED, PaymentStatus.SETTLING, PaymentStatus.PAID_OUT)
     return list(
         session.scalars(
             select(Payment.id)
-            .where(
-                or_(
-                    and_(
-                        Payment.status.in_([PaymentStatus.CONFIRMED, PaymentStatus.SETTLING]),
-                        Payment.updated_at < pay_before,
-                    ),
-                    and_(
-                        Payment.status == PaymentStatus.PAID_OUT, Payment.updated_at < sell_before
-                    ),
-                )
-            )
+            .where(_late(settling, now, retry_after_s, sell_retry_after_s))
             .order_by(Payment.updated_at, Payment.id)
             .limit(limit)
         )
@@ -126,15 +136,7 @@ def stuck(
     volume by design, so it is late only after ``unsold_sla_s`` (default: the
     same SLA).
     """
-    before = now - timedelta(seconds=sla_s)
-    unsold_before = now - timedelta(seconds=sla_s if unsold_sla_s is None else unsold_sla_s)
-    waiting = [s for s in FUNDED_OPEN if s is not PaymentStatus.PAID_OUT]
     rows = session.execute(
-        select(Payment.id, Payment.status).where(
-            or_(
-                and_(Payment.status.in_(waiting), Payment.updated_at < before),
-                and_(Payment.status == PaymentStatus.PAID_OUT, Payment.updated_at < unsold_before),
-            )
-        )
+        select(Payment.id, Payment.status).where(_late(FUNDED_OPEN, now, sla_s, unsold_sla_s))
     ).all()
     return [(r.id, r.status.value) for r in rows]

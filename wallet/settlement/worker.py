@@ -38,7 +38,7 @@ from wallet.db.models.payments import Payment
 from wallet.observability.heartbeats import SETTLEMENT_LOOP, Heart
 from wallet.payments.states import PaymentStatus
 from wallet.settlement.models import SellBatch
-from wallet.settlement.selling import sellable_assets
+from wallet.settlement.selling import sellable_assets, window_key
 from wallet.settlement.service import SettlementDeps, SettleReport, sell_pass, settle_pass
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,6 @@ def sell_waiting(deps: SettlementDeps) -> list[SellBatch] | None:
     return booked
 
 
-def _window(deps: SettlementDeps) -> int:
-    return int(deps.clock().timestamp()) // max(deps.config.sell_window_seconds, 1)
-
-
 def run_worker(
     deps: Callable[[], SettlementDeps],
     stop: threading.Event,
@@ -96,11 +92,11 @@ def run_worker(
     """Pay confirmed payments and sell, until ``stop`` is set; an error pauses, never stops, it."""
     built = deps()
     heart = Heart(built.factory, SETTLEMENT_LOOP)
-    sold_in: int | None = None  # the sell window last looked at
+    sold_in: str | None = None  # the sell window last looked at
     while not stop.is_set():
         try:
             busy = pay_confirmed(built) is not None
-            window = _window(built)
+            window = window_key(built.clock(), built.config.sell_window_seconds)
             if busy or window != sold_in:
                 sold_in = window
                 sell_waiting(built)
