@@ -16,6 +16,7 @@ values. Dagster's sensors stay the safety net for both.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -34,7 +35,9 @@ def _env_int(name: str) -> int:
     return int(os.environ.get(name) or 0)
 
 
+@functools.cache
 def _resources() -> dict[str, Any]:
+    """Built once per process: the pay loop and the chain watcher share them."""
     from pipelines.resources import resources
 
     return resources(secret=_env, number=_env_int)

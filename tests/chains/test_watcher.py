@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +16,13 @@ import pytest
 from wallet.chains import watcher
 from wallet.chains.confirmations import AdvanceReport
 from wallet.custody.service import ScanResult
+
+
+def _wait(done: Callable[[], bool], seen: object) -> None:
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.01)
 
 
 class _Adapter:
@@ -52,12 +60,11 @@ def test_a_failing_chain_is_paused_and_rebuilt_while_the_others_keep_ticking(
     )
     _Adapter.closed = 0
     thread.start()
-    deadline = time.monotonic() + 30
-    while ticks.count("bitcoin") < 3:
-        assert time.monotonic() < deadline, ticks
-        time.sleep(0.01)
-    stop.set()
-    thread.join(10)
+    try:
+        _wait(lambda: ticks.count("bitcoin") >= 3, ticks)
+    finally:  # a failed wait must not leave the loop running past the monkeypatch
+        stop.set()
+        thread.join(10)
     assert not thread.is_alive()
     # The healthy chain ticked many times between the broken one's paused retries.
     assert ticks.count("ethereum") > 3 * ticks.count("bitcoin")
@@ -105,13 +112,12 @@ def _ticks_and_looks(
         kwargs={"watch_s": 0.01, "idle_watch_s": 3600.0},
     )
     thread.start()
-    deadline = time.monotonic() + 30
-    while len(looks) < 5:
-        assert time.monotonic() < deadline, looks
-        time.sleep(0.01)
-    stop.set()
-    thread.join(10)
-    engine.dispose()
+    try:
+        _wait(lambda: len(looks) >= 5, looks)
+    finally:  # a failed wait must not leave the loop running past the monkeypatch
+        stop.set()
+        thread.join(10)
+        engine.dispose()
     assert not any(looks)  # nothing is open in the database
     return len(ticks), len(looks)
 
