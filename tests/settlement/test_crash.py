@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -76,3 +77,29 @@ def test_a_crash_at_any_step_then_a_rerun_pays_and_sells_exactly_once(
     sold_usdt = usdt_inr_before - deps.exchanges["inr"].balances()["USDT"].total
     assert sold_sol == Decimal(orders["SOLUSDT"].filled_qty) / 10**9
     assert sold_usdt == Decimal(orders["USDTINR"].filled_qty) / 10**6
+
+
+def test_a_stall_point_hangs_on_its_nth_hit_and_says_so(tmp_path: Path) -> None:
+    from wallet.settlement.crash import STALL_DIR_ENV, STALL_ENV, STALLED_FILE
+
+    stall_dir = tmp_path / "stall"
+    script = (
+        "from wallet.settlement.crash import crash_point\n"
+        "for _ in range(2): crash_point('after_sell')\n"  # another point: not counted
+        "for i in range(3): print(i, flush=True); crash_point('after_payout_call')\n"
+    )
+    env = {**os.environ, STALL_ENV: "after_payout_call:2", STALL_DIR_ENV: str(stall_dir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert [proc.stdout.readline().strip() for _ in range(2)] == ["0", "1"]
+        deadline = time.monotonic() + 60
+        while not (stall_dir / STALLED_FILE).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (stall_dir / STALLED_FILE).read_text() == str(proc.pid)
+        assert proc.poll() is None  # hung at the second hit, never reached the third
+    finally:
+        proc.kill()
+        proc.wait(10)
