@@ -24,13 +24,15 @@ floor_rows = Table(
 )
 
 
-def create_app() -> Flask:
-    """The floor app for ``DATABASE_URL`` (read here, when gunicorn builds the app)."""
+def create_app(database_url: str | None = None) -> Flask:
+    """The floor app for ``database_url`` (default ``DATABASE_URL``, read when gunicorn builds
+    the app)."""
     from wallet.db.base import utcnow
     from wallet.db.session import make_engine
 
-    engine = make_engine(os.environ["DATABASE_URL"])
+    engine = make_engine(database_url or os.environ["DATABASE_URL"])
     app = Flask(__name__)
+    app.extensions["engine"] = engine
 
     @app.post("/floor")
     def floor() -> ResponseReturnValue:

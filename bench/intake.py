@@ -48,7 +48,7 @@ ASSET = "USDC-SPL"
 UPI_URI = "upi://pay?pa=vendor{n}.stall@okaxis&pn=Vendor&am=50.00&cu=INR"
 PAYEES = 1000  # distinct vendors, so no payee nears its hourly risk limit (200)
 PER_USER = 15  # payments per payer per phase: under the user's hourly risk limit (20)
-PROFILE_USERS = 5
+PROFILE_USERS = 20  # the profile's and the ladder's payers: under their hourly limits
 FUNDING = 10**15  # minor units per payer: never the limit in a bench run
 RATIO_TARGET = 0.50
 P99_TARGET_MS = 30.0
@@ -349,6 +349,7 @@ def run(scale: IntakeScale | None = None, plots_dir: Path | None = None) -> Benc
             var_dir=var,
             database_url=url,
             redis_url=None,
+            settlement_worker=True,  # as served (below): no settle-now thread in-process either
             **sandbox.settings(),
         )
         stack.enter_context(RatesRefresher(settings, engine))
@@ -361,7 +362,12 @@ def run(scale: IntakeScale | None = None, plots_dir: Path | None = None) -> Benc
                 "VAR_DIR": str(var),
                 "SANDBOX_ENDPOINTS_FILE": str(sandbox.endpoints_file),
                 "PYTHONUNBUFFERED": "1",
-                # Settle-now submissions go to a closed port, never to a Dagster
+                # As `make run` and the deploy serve it: the warm settlement worker
+                # takes confirmed payments, so a payment launches no Dagster run.
+                # (Without it, each web worker's first payment imported dagster in
+                # its settle-now thread: ~1 s of CPU holding the GIL mid-phase.)
+                "SETTLEMENT_WORKER": "true",
+                # Any settle-now submission goes to a closed port, never to a Dagster
                 # another run on this machine serves at the default 3000.
                 "DAGSTER_PORT": str(_free_port()),
             }
@@ -409,6 +415,9 @@ def run(scale: IntakeScale | None = None, plots_dir: Path | None = None) -> Benc
         try:
             profile = _profile(
                 settings, [t for _u, t in payers[-PROFILE_USERS:]], scale.profile_iterations
+            )
+            profile["ladder"] = cpu_ladder(
+                settings, url, [t for _u, t in payers[-PROFILE_USERS:]], scale.profile_iterations
             )
         except Exception as exc:  # the load figures stand without the in-process profile
             profile = {"error": f"{type(exc).__name__}: {exc}"[:300]}
@@ -477,6 +486,85 @@ def _profile(settings: Any, tokens: list[str], iterations: int) -> dict[str, Any
     }
 
 
+LADDER = (
+    ("floor", "the floor: one INSERT, JSON"),
+    ("read", "an authenticated read (GET /api/v1/auth/tokens: token check, one list query)"),
+    ("quote", "POST /api/v1/quotes"),
+    ("payment_no_key", "POST /api/v1/payments without an Idempotency-Key"),
+    ("payment", "POST /api/v1/payments with an Idempotency-Key (as the load phases send it)"),
+)
+
+
+def cpu_ladder(settings: Any, url: str, tokens: list[str], iterations: int) -> dict[str, float]:
+    """CPU milliseconds per request in-process, no profiler: the floor up to a payment.
+
+    Each rung runs ``iterations`` requests through the Flask test client in
+    this process and is timed with ``process_time``, so the figures are the
+    Python side's own cost (the part that binds on 2 cores) without gunicorn,
+    the loopback or the load generator. The rungs run interleaved, twice;
+    the lower of the two passes counts.
+    """
+    from bench.floor_app import create_app as floor_app
+    from bench.intake_app import BENCH_API_LIMIT
+    from webapp import create_app
+
+    app = create_app(settings, RATE_LIMIT_API=BENCH_API_LIMIT)
+    floor = floor_app(url)
+    access_log = logging.getLogger("webapp.access")
+    was_disabled, access_log.disabled = access_log.disabled, True
+    product, floor_client = app.test_client(), floor.test_client()
+    quotes: list[tuple[dict[str, str], str]] = []
+
+    def auth(n: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[n % len(tokens)]}"}
+
+    def expect(response: Any, status: int) -> None:
+        if response.status_code != status:
+            raise RuntimeError(f"ladder: {response.status_code} {response.get_data()[:300]!r}")
+
+    def pay(n: int, key: bool) -> None:
+        headers, quote_id = quotes.pop()
+        if key:
+            headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+        body = {"quote_id": quote_id, "source": "custodial"}
+        expect(product.post("/api/v1/payments", json=body, headers=headers), 201)
+
+    def quote(n: int) -> None:
+        body = {"upi_uri": upi_uri(), "asset": ASSET}
+        response = product.post("/api/v1/quotes", json=body, headers=auth(n))
+        expect(response, 201)
+        quotes.append((auth(n), response.get_json()["id"]))
+
+    rungs: dict[str, Callable[[int], None]] = {
+        "floor": lambda n: expect(floor_client.post("/floor", json={"note": "ladder"}), 201),
+        "read": lambda n: expect(product.get("/api/v1/auth/tokens", headers=auth(n)), 200),
+        "quote": quote,
+        "payment_no_key": lambda n: pay(n, key=False),
+        "payment": lambda n: pay(n, key=True),
+    }
+    best: dict[str, float] = {}
+    try:
+        for name, rung in rungs.items():  # warm each path once (imports, prepared statements)
+            if name.startswith("payment"):
+                quote(0)
+            rung(0)
+        for _pass in range(2):
+            for name, rung in rungs.items():
+                if name.startswith("payment"):  # its quotes are priced outside the timing
+                    for n in range(iterations):
+                        quote(n)
+                cpu0 = time.process_time()
+                for n in range(iterations):
+                    rung(n)
+                ms = 1000 * (time.process_time() - cpu0) / iterations
+                best[name] = min(ms, best.get(name, ms))
+    finally:
+        access_log.disabled = was_disabled
+        app.extensions["engine"].dispose()
+        floor.extensions["engine"].dispose()
+    return best
+
+
 def frame_time(frame: Any, function: str) -> float:
     """Seconds spent in calls of ``function`` (outermost calls only) under ``frame``."""
     if frame is None:
@@ -516,6 +604,20 @@ def _figures(result: BenchResult, ph: Phases, scale: IntakeScale, prof: dict[str
                 baseline_label="floor p99",
             )
         )
+    ladder: dict[str, float] = prof.get("ladder", {})
+    if ladder.get("floor"):
+        for rung, what in (("read", "an authenticated read"), ("payment", "a custodial payment")):
+            result.figures.append(
+                Figure(
+                    f"CPU per request in-process, {what}",
+                    ladder[rung],
+                    ladder["floor"],
+                    "ms",
+                    "informational: the 50% target leaves a payment 2× the floor's",
+                    None,
+                    baseline_label="the floor's CPU per request",
+                )
+            )
     errors = sum(
         ph.pooled(kind, c).errors() for kind in ("quotes", "payments") for c in scale.connections
     )
@@ -555,8 +657,9 @@ def _figures(result: BenchResult, ph: Phases, scale: IntakeScale, prof: dict[str
         "close the connection after each response, so every request pays a loopback "
         "connect; kept because the deploy image and `taskforce run` serve sync workers too); "
         "one fresh PostgreSQL schema; the product's API rate limit raised for "
-        "the run (all connections share 127.0.0.1); the product's settle-now submissions "
-        "aimed at a closed port (no Dagster in this benchmark). Load generator: "
+        "the run (all connections share 127.0.0.1); `SETTLEMENT_WORKER=true` as `make run` "
+        "and the deploy set it, so a payment launches no Dagster run (no worker runs here: "
+        "confirmed payments wait). Load generator: "
         "`bench/loadgen.py`, closed loop, a thread and a connection per client, in the "
         "benchmark process on the same 2 cores as the servers and PostgreSQL.\n\n"
         + "\n".join(table)
@@ -576,6 +679,27 @@ def _figures(result: BenchResult, ph: Phases, scale: IntakeScale, prof: dict[str
         "answer is built from the rows written, not read back; pinned by "
         "tests/webapp/test_payment_statement_budget.py); the floor runs 1."
     )
+    if ladder.get("floor"):
+        rows = [
+            "| request | CPU ms per request | × the floor |",
+            "|---|---|---|",
+            *(
+                f"| {what} | {ladder[name]:.2f} | {ladder[name] / ladder['floor']:.1f} |"
+                for name, what in LADDER
+                if name in ladder
+            ),
+        ]
+        result.notes.append(
+            "CPU per request in-process (`cpu_ladder`: Flask test client, no profiler, "
+            "`process_time`, the lower of two interleaved passes):\n\n"
+            + "\n".join(rows)
+            + "\n\nOn 2 cores the Python side binds, so throughput goes roughly as the inverse "
+            "of these figures. Reaching 50% of the floor leaves a payment about twice the "
+            f"floor's {ladder['floor']:.2f} ms; an authenticated read that runs no payment "
+            f"logic at all already costs {ladder['read'] / ladder['floor']:.1f}× the floor, "
+            "and the Idempotency-Key's claim and stored response (each in a transaction of "
+            f"its own) add {ladder['payment'] - ladder['payment_no_key']:.1f} ms to a payment."
+        )
     if any(f.met is False for f in result.figures):
         ceiling = 1000 * (os.cpu_count() or 1) / prof["payment_ms"] if prof["payment_ms"] else 0
         result.notes.append(

@@ -254,6 +254,10 @@ def test_intake_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     errors = result.figures[-1]
     assert errors.unit == "errors" and errors.value == 0 and errors.baseline == 0
     assert all(f.value > 0 for f in result.figures if f.unit == "req/s")
+    # The in-process CPU ladder ran (its failure would only drop it from the report).
+    ladder = [f for f in result.figures if f.name.startswith("CPU per request in-process")]
+    assert len(ladder) == 2 and all(f.value > 0 and (f.baseline or 0) > 0 for f in ladder)
+    assert any("× the floor" in note for note in result.notes)
 
 
 @pytest.mark.slow
