@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import time
 import traceback
@@ -45,7 +46,23 @@ NUMBERS = {
 }
 
 
+def interrupt_on_termination() -> None:
+    """Turn SIGTERM and SIGHUP into ``KeyboardInterrupt``.
+
+    The benchmarks start servers, gunicorns and Dagster in process groups of
+    their own and stop them in ``finally`` blocks; Python's default SIGTERM
+    ends the process without running those, which left the whole tree behind.
+    """
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
+    interrupt_on_termination()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(ORDER)}")
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where RESULTS.md goes")

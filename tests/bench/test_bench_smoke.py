@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -290,3 +291,43 @@ def test_settlement_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert payouts.value == scale.payments and payouts.met is True  # one each, counted outside
     assert 0 < orders.value <= (orders.baseline or 0)
     assert 0 < batches.value <= (batches.baseline or 0)
+
+
+def test_a_terminated_bench_still_stops_what_it_started(tmp_path: Path) -> None:
+    """SIGTERM runs the benchmark's ``finally`` blocks, which stop its process groups."""
+    pid_file = tmp_path / "child.pid"
+    script = f"""
+import os, signal, subprocess, sys, time
+from bench.__main__ import interrupt_on_termination
+interrupt_on_termination()
+child = subprocess.Popen(["sleep", "300"], start_new_session=True)
+open({str(pid_file)!r}, "w").write(str(child.pid))
+try:
+    time.sleep(300)
+finally:
+    os.killpg(child.pid, signal.SIGKILL)
+"""
+    repo = Path(__file__).resolve().parents[2]
+    bench = subprocess.Popen([sys.executable, "-c", script], cwd=repo, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    bench.send_signal(signal.SIGTERM)
+    _out, err = bench.communicate(timeout=30)
+    assert b"KeyboardInterrupt" in err
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A killed child the bench never reaped is a zombie: gone for our purposes.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
