@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, event
 
+from bench.anatomy import PhaseAnatomy
 from bench.core import REPO, BenchResult, Figure, fmt, median, scratch_schema
 from bench.loadgen import Client, Exhausted, PhaseResult, run_phase
 
@@ -51,6 +52,8 @@ PER_USER = 15  # payments per payer per phase: under the user's hourly risk limi
 PROFILE_USERS = 20  # the profile's and the ladder's payers: under their hourly limits
 FUNDING = 10**15  # minor units per payer: never the limit in a bench run
 RATIO_TARGET = 0.50
+# Command-line markers of the process groups whose CPU a payments phase is split into.
+ANATOMY_GROUPS = {"product (gunicorn)": "bench.intake_app", "PostgreSQL": "postgres"}
 P99_TARGET_MS = 30.0
 
 
@@ -382,6 +385,7 @@ def run(scale: IntakeScale | None = None, plots_dir: Path | None = None) -> Benc
         )
         host = "127.0.0.1"
         phase_no = 0
+        anatomies: list[PhaseAnatomy] = []  # the first payments phase at the fewest connections
         for r in range(scale.rounds):
             for conns in scale.connections:
                 first = phase_no * scale.users_per_phase
@@ -404,9 +408,15 @@ def run(scale: IntakeScale | None = None, plots_dir: Path | None = None) -> Benc
                     if template is None:
                         raise RuntimeError("the quotes phase produced no quote to pay")
                     stock = restock(engine, template, users, c)
-                    runs.setdefault(("payments", c), []).append(
-                        run_phase("payments", host, product, c, scale.seconds, pay_flow(stock))
-                    )
+                    watch: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+                    if c == min(scale.connections) and not anatomies:
+                        watch = PhaseAnatomy(engine, ANATOMY_GROUPS)
+                        anatomies.append(watch)
+                    with watch:
+                        paid = run_phase(
+                            "payments", host, product, c, scale.seconds, pay_flow(stock)
+                        )
+                    runs.setdefault(("payments", c), []).append(paid)
 
                 order = [floor_phase, product_phases]
                 for phase in order if r % 2 == 0 else reversed(order):
@@ -422,6 +432,10 @@ def run(scale: IntakeScale | None = None, plots_dir: Path | None = None) -> Benc
         except Exception as exc:  # the load figures stand without the in-process profile
             profile = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         _figures(result, phases, scale, profile)
+        if anatomies:
+            low = min(scale.connections)
+            paid = len(runs[("payments", low)][0].ok())
+            result.notes.insert(1, anatomy_note(anatomies[0], paid, low))  # after the load table
         if plots_dir is not None:
             result.plots.append(_plot_latency(phases, scale, plots_dir / "intake_latency.png"))
             result.plots.append(_plot_rates(phases, scale, plots_dir / "intake_throughput.png"))
@@ -565,6 +579,24 @@ def cpu_ladder(settings: Any, url: str, tokens: list[str], iterations: int) -> d
     return best
 
 
+def anatomy_note(anatomy: PhaseAnatomy, payments: int, conns: int) -> str:
+    """The first payments phase at ``conns`` connections: CPU per payment, backends waiting."""
+    rows = ["| process group | CPU ms per payment | % of one core |", "|---|---|---|"]
+    seconds = max(anatomy.elapsed_s, 1e-9)
+    for group, cpu in sorted(anatomy.cpu_s.items(), key=lambda kv: -kv[1]):
+        per = 1000 * cpu / max(payments, 1)
+        rows.append(f"| {group} | {per:.2f} | {100 * cpu / seconds:.0f} |")
+    waits = ["| PostgreSQL backends (average) | wait | on |", "|---|---|---|"]
+    for (kind, event_name, query), avg in anatomy.backends()[:6]:
+        waits.append(f"| {avg:.2f} | {kind}: {event_name} | {query or '—'} |")
+    return (
+        f"Where the first payments phase at {conns} connections spent its time "
+        f"({payments} payments in {anatomy.elapsed_s:.1f} s; CPU from /proc by command line, "
+        f"`pg_stat_activity` sampled every 20 ms, {anatomy.samples} samples; `bench/anatomy.py`):"
+        "\n\n" + "\n".join(rows) + "\n\n" + "\n".join(waits)
+    )
+
+
 def frame_time(frame: Any, function: str) -> float:
     """Seconds spent in calls of ``function`` (outermost calls only) under ``frame``."""
     if frame is None:
@@ -668,7 +700,8 @@ def _figures(result: BenchResult, ph: Phases, scale: IntakeScale, prof: dict[str
         result.notes.append(f"In-process profile unavailable in this run: {prof['error']}")
         return
     result.notes.append(
-        f"In-process (Flask test client, no gunicorn, one thread): a quote takes "
+        f"In-process under the profiler (Flask test client, no gunicorn, one thread; "
+        "pyinstrument slows it about 2.5×): a quote takes "
         f"{prof['quote_ms']:.1f} ms, of which {prof['pricing_ms']:.1f} ms pricing (the cached "
         f"rate, pause and order books, {prof['books_ms']:.1f} ms of it reading the books, and "
         f"the route sizing), and runs {prof['quotes_sql']:.1f} SQL statements; a custodial "
@@ -701,17 +734,21 @@ def _figures(result: BenchResult, ph: Phases, scale: IntakeScale, prof: dict[str
             f"its own) add {ladder['payment'] - ladder['payment_no_key']:.1f} ms to a payment."
         )
     if any(f.met is False for f in result.figures):
-        ceiling = 1000 * (os.cpu_count() or 1) / prof["payment_ms"] if prof["payment_ms"] else 0
+        payment_cpu = ladder.get("payment") or prof["payment_ms"]
+        ceiling = 1000 * (os.cpu_count() or 1) / payment_cpu if payment_cpu else 0
         result.notes.append(
             "Target(s) missed. What limits it: a **quote** reads its order books from the "
             "cache the order-books sensor refreshes every 10 s (no venue request per quote); "
-            f"pricing is {prof['pricing_ms']:.1f} of its {prof['quote_ms']:.1f} ms in-process, "
-            "the rest is the API token check, the payer's TDS reads and the quote's insert. "
-            f"A **payment** costs {prof['payment_ms']:.0f} ms of mostly-CPU work for "
-            f"{prof['payments_sql']:.0f} SQL statements, so {os.cpu_count()} cores cap it near "
-            f"{ceiling:.0f} payments/s before PostgreSQL and the load generator take their "
-            "share; the floor does one statement. At 32 connections the sync workers queue "
-            "requests, which is where the p99 grows."
+            f"pricing is {prof['pricing_ms']:.1f} of its {prof['quote_ms']:.1f} ms in-process "
+            "(profiled), the rest is the API token check, the payer's TDS reads and the "
+            f"quote's insert. A **payment** costs {payment_cpu:.0f} ms of CPU in the web tier "
+            f"for {prof['payments_sql']:.0f} SQL statements, so {os.cpu_count()} cores cap it "
+            f"near {ceiling:.0f} payments/s before PostgreSQL (about a quarter as much again, "
+            "above) and the load generator take their share; the floor does one statement. "
+            "The p99 is queueing: 8 connections share 4 sync workers on 2 cores, so a "
+            "request waits for others' CPU, and at 32 connections longer still. The "
+            "`global` risk-counter rows' lock (above) holds back about one worker in six, "
+            "but the machine is already busy: the CPU binds first."
         )
         result.notes.append(
             "Where a quote and a payment spend their time "

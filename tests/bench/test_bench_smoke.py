@@ -259,6 +259,19 @@ def test_intake_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     ladder = [f for f in result.figures if f.name.startswith("CPU per request in-process")]
     assert len(ladder) == 2 and all(f.value > 0 and (f.baseline or 0) > 0 for f in ladder)
     assert any("× the floor" in note for note in result.notes)
+    # The payments phase's anatomy: the product's gunicorn and PostgreSQL both did work.
+    (anatomy,) = [n for n in result.notes if n.startswith("Where the first payments phase")]
+    rows = dict(line.split(" | ")[:2] for line in anatomy.splitlines() if line.startswith("| "))
+    assert float(rows["| product (gunicorn)"]) > 0 and float(rows["| PostgreSQL"]) > 0
+
+
+def test_cpu_between_counts_new_processes_from_zero_and_groups_them() -> None:
+    from bench.anatomy import cpu_between
+
+    before = {(1, 0.0): ("web", 10.0), (2, 5.0): ("db", 3.0), (3, 6.0): ("web", 1.0)}
+    after = {(1, 0.0): ("web", 12.5), (2, 5.0): ("db", 4.0), (4, 9.0): ("web", 0.5)}
+    # pid 3 ended in between (missed); pid 4 was born in between (counted from zero).
+    assert cpu_between(before, after) == {"web": 3.0, "db": 1.0}
 
 
 @pytest.mark.slow
