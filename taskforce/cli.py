@@ -191,9 +191,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_platform(load_settings(), with_sandbox=not args.no_sandbox, keep_data=args.keep_data)
 
 
-def cmd_settle_worker(_args: argparse.Namespace) -> int:
-    from taskforce.settle_worker import main
+def cmd_settle_worker(args: argparse.Namespace) -> int:
+    from taskforce.settle_worker import alive, main
 
+    if args.alive:
+        return alive(args.within)
     return main()
 
 
@@ -242,9 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("settings", nargs="*", help="KEY=VALUE, e.g. drop_next=1 extra.x=1")
     sb.set_defaults(func=cmd_sandbox)
 
-    sub.add_parser(
+    worker = sub.add_parser(
         "settle-worker", help="pay confirmed payments from a warm process (beside Dagster)"
-    ).set_defaults(func=cmd_settle_worker)
+    )
+    worker.add_argument(
+        "--alive",
+        action="store_true",
+        help="do not run: exit 0 if the running worker's loops pulsed lately (liveness probe)",
+    )
+    worker.add_argument(
+        "--within", type=float, default=120.0, help="seconds a loop may go without a pulse"
+    )
+    worker.set_defaults(func=cmd_settle_worker)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("seed-demo", help="create demo accounts").set_defaults(func=cmd_seed_demo)
     rotate = sub.add_parser(

@@ -8,6 +8,9 @@ Two loops in one long-lived process, until SIGTERM or SIGINT:
   second, so an external payment is confirmed soon after its confirming
   block (and the worker pays it).
 
+With ``worker_pulse_dir`` set, both loops touch a pulse file there on every
+pass and ``taskforce settle-worker --alive`` is the pod's liveness probe.
+
 Both build their clients from the same resources as the Dagster code
 location (``pipelines.resources.resources``, without building the code
 location's definitions), reading secrets from the environment as plain
@@ -20,6 +23,7 @@ import functools
 import logging
 import os
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import Any
@@ -62,10 +66,33 @@ def watch_chains(stop: threading.Event) -> None:
     db = found["db"]
     settings = _settings()
     adapters = {chain: settings_adapter(chain, lambda: settings) for chain in WATCHED_CHAINS}
-    run_watcher(db.factory(), adapters, settings, stop, alerts=found["alerts"].sink(db))
+    run_watcher(
+        db.factory(),
+        adapters,
+        settings,
+        stop,
+        alerts=found["alerts"].sink(db),
+        pulse_dir=settings.worker_pulse_dir,
+    )
+
+
+def alive(within_s: float) -> int:
+    """The liveness probe: 0 when every loop pulsed within ``within_s``, else 1 (2: no dir)."""
+    from wallet.config import load_settings
+    from wallet.observability.heartbeats import WARM_LOOPS, stale_pulses
+
+    directory = load_settings().worker_pulse_dir
+    if directory is None:
+        sys.stderr.write("WORKER_PULSE_DIR is not set: the worker leaves no pulse to check\n")
+        return 2
+    stale = stale_pulses(directory, WARM_LOOPS, within_s)
+    for name, why in stale.items():
+        sys.stderr.write(f"{name}: {why}\n")
+    return 1 if stale else 0
 
 
 def main() -> int:
+    from wallet.config import load_settings
     from wallet.observability.logs import configure_logging
     from wallet.settlement.worker import run_worker
 
@@ -81,7 +108,7 @@ def main() -> int:
     watcher.start()
     logging.getLogger(__name__).info("settlement worker and chain watcher started")
     try:
-        run_worker(settings_deps, stop)
+        run_worker(settings_deps, stop, pulse_dir=load_settings().worker_pulse_dir)
     finally:
         stop.set()
         watcher.join(30)

@@ -308,6 +308,13 @@ def test_settle_worker_runs_alone_from_the_code_location_image_and_the_sensors_k
     (container,) = spec["template"]["spec"]["containers"]
     check_command(container["command"])
     assert container["command"][-1] == "settle-worker"
+    # A hung loop is restarted: the probe asks the real CLI about pulses in a writable dir.
+    probe = container["livenessProbe"]["exec"]["command"]
+    check_command(probe)
+    assert probe[3:5] == ["settle-worker", "--alive"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert any(env["WORKER_PULSE_DIR"].startswith(m + "/") for m in mounts)
     helm = helm_values()
     (location,) = helm["dagster-user-deployments"]["deployments"]
     assert container["image"] == location["image"]["repository"]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +16,15 @@ from tests.settlement.helpers import sqlite_factory
 from wallet.alerts.conditions import workers_silent
 from wallet.db.base import utcnow
 from wallet.db.models import WorkerHeartbeat
-from wallet.observability.heartbeats import Heart, beat, last_beats
+from wallet.observability.heartbeats import (
+    PULSE_EVERY_S,
+    WARM_LOOPS,
+    Heart,
+    beat,
+    last_beats,
+    pulse_file,
+    stale_pulses,
+)
 
 
 def test_a_beat_overwrites_the_loops_one_row(tmp_path: Path) -> None:
@@ -56,3 +69,115 @@ def test_workers_silent_names_each_loop_never_heard_or_too_quiet() -> None:
     check = workers_silent(beats, ["fresh", "stale", "never"], now, 120)
     assert sorted(a.key for a in check.firing) == ["worker_silent:never", "worker_silent:stale"]
     assert workers_silent(beats, [], now, 120).firing == ()  # nothing expected to run
+
+
+# -- pulses: the liveness probe's local files --------------------------------------------
+
+
+def test_a_pulse_touches_the_loops_file_at_most_every_few_seconds(tmp_path: Path) -> None:
+    _engine, factory = sqlite_factory(tmp_path / "h.db")
+    clock = [100.0]
+    heart = Heart(factory, "settle-worker:x", clock=lambda: clock[0], pulse_dir=tmp_path / "p")
+    file = pulse_file(tmp_path / "p", "settle-worker:x")
+    assert file.parent.is_dir() and not file.exists()
+    heart.pulse()
+    assert file.exists()
+    os.utime(file, (1.0, 1.0))  # as if long ago
+    clock[0] += PULSE_EVERY_S / 2
+    heart.pulse()  # too soon: not touched again
+    assert file.stat().st_mtime == 1.0
+    clock[0] += PULSE_EVERY_S
+    heart.pulse()
+    assert file.stat().st_mtime > 1.0
+
+
+def test_stale_pulses_name_each_loop_missing_or_too_old(tmp_path: Path) -> None:
+    for name, age in (("fresh", 10.0), ("old", 500.0)):
+        file = pulse_file(tmp_path, name)
+        file.touch()
+        os.utime(file, (1_000.0 - age, 1_000.0 - age))
+    stale = stale_pulses(tmp_path, ["fresh", "old", "never"], 120.0, now=1_000.0)
+    assert stale == {"old": "last pulse 500 s ago", "never": "no pulse yet"}
+
+
+def test_the_worker_loop_pulses_even_while_its_passes_fail(tmp_path: Path) -> None:
+    from wallet.observability.heartbeats import SETTLEMENT_LOOP
+    from wallet.settlement.worker import run_worker
+
+    _engine, factory = sqlite_factory(tmp_path / "h.db")
+
+    class Broken:
+        """Deps whose every pass fails (as with the exchange or RazorpayX away)."""
+
+        def __init__(self) -> None:
+            self.factory = factory
+
+        def clock(self) -> object:
+            raise ConnectionError("away")
+
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(Broken, stop),
+        kwargs={"error_pause_s": 0.01, "pulse_dir": tmp_path / "p"},
+    )
+    worker.start()
+    try:
+        file = pulse_file(tmp_path / "p", SETTLEMENT_LOOP)
+        deadline = time.monotonic() + 10
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert file.exists()
+    finally:
+        stop.set()
+        worker.join(10)
+    with factory() as s:
+        assert SETTLEMENT_LOOP not in last_beats(s)  # no heartbeat: nothing worked
+
+
+def test_the_alive_command_is_the_liveness_probe(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "WORKER_PULSE_DIR"}
+    cmd = [sys.executable, "-m", "taskforce", "settle-worker", "--alive", "--within", "60"]
+
+    def probe(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            cmd, env={**env, **extra}, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    unset = probe()
+    assert unset.returncode == 2 and "WORKER_PULSE_DIR" in unset.stderr
+    pulses = tmp_path / "pulse"
+    pulses.mkdir()
+    missing = probe(WORKER_PULSE_DIR=str(pulses))
+    assert missing.returncode == 1 and all(n in missing.stderr for n in WARM_LOOPS)
+    for name in WARM_LOOPS:
+        pulse_file(pulses, name).touch()
+    assert probe(WORKER_PULSE_DIR=str(pulses)).returncode == 0
+    hung = pulse_file(pulses, WARM_LOOPS[1])
+    os.utime(hung, (time.time() - 300, time.time() - 300))
+    stale = probe(WORKER_PULSE_DIR=str(pulses))
+    assert stale.returncode == 1 and WARM_LOOPS[1] in stale.stderr
+    assert WARM_LOOPS[0] not in stale.stderr
+
+
+def test_the_chain_watcher_pulses_each_round(tmp_path: Path) -> None:
+    from wallet.chains.watcher import run_watcher
+    from wallet.observability.heartbeats import WATCHER_LOOP
+
+    _engine, factory = sqlite_factory(tmp_path / "h.db")
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=run_watcher,
+        args=(factory, {}, None, stop),
+        kwargs={"watch_s": 0.01, "pulse_dir": tmp_path / "p"},
+    )
+    watcher.start()
+    try:
+        file = pulse_file(tmp_path / "p", WATCHER_LOOP)
+        deadline = time.monotonic() + 10
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert file.exists()
+    finally:
+        stop.set()
+        watcher.join(10)

@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -166,6 +167,7 @@ def run_watcher(
     watch_s: float = WATCH_S,
     idle_watch_s: float = IDLE_WATCH_S,
     error_pause_s: float = ERROR_PAUSE_S,
+    pulse_dir: Path | None = None,
 ) -> None:
     """Tick every chain in ``adapters`` until ``stop`` is set.
 
@@ -178,13 +180,14 @@ def run_watcher(
     from wallet.chains.confirmations import has_open_payments
     from wallet.observability.heartbeats import WATCHER_LOOP, Heart
 
-    heart = Heart(factory, WATCHER_LOOP)
+    heart = Heart(factory, WATCHER_LOOP, pulse_dir=pulse_dir)
     chains = {name: SharedAdapter(build) for name, build in adapters.items()}
     due = dict.fromkeys(chains, 0.0)  # the next tick of a chain nothing waits on
     paused_until = dict.fromkeys(chains, 0.0)  # after a failed tick
     deposits_pending = dict.fromkeys(chains, False)
     try:
         while not stop.is_set():
+            heart.pulse()  # every round, failed chains or not: the liveness probe looks for hangs
             for name, adapter in chains.items():
                 now = time.monotonic()
                 if stop.is_set():

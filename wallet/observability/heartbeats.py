@@ -6,6 +6,14 @@ tens of seconds later, and nothing else would say so. Each loop beats at
 most every :data:`BEAT_EVERY_S` (one upsert of its ``worker_heartbeats``
 row); the monitoring sensor raises ``worker_silent:<loop>`` when a loop that
 should run has been silent longer than ``worker_silence_seconds``.
+
+Those beats go to the database and only after a pass that worked, which is
+what an operator wants to hear about. Whether to *restart* the process is a
+different question (a loop failing because PostgreSQL is down is not
+helped by a restart; a hung one is), so each loop also touches a local
+**pulse** file on every pass, failed or not, when ``worker_pulse_dir`` is
+set; ``taskforce settle-worker --alive`` (the pod's liveness probe) fails
+when a loop's pulse is older than its allowance.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +40,29 @@ BEAT_EVERY_S = 10.0
 SETTLEMENT_LOOP = "settle-worker:settlement"
 WATCHER_LOOP = "settle-worker:chain-watcher"
 WARM_LOOPS = (SETTLEMENT_LOOP, WATCHER_LOOP)
+PULSE_EVERY_S = 5.0  # pulse file touches, at most
+
+
+def pulse_file(directory: Path, name: str) -> Path:
+    """The pulse file of loop ``name`` in ``directory``."""
+    return directory / ("pulse-" + name.replace(":", "_").replace("/", "_"))
+
+
+def stale_pulses(
+    directory: Path, names: Iterable[str], within_s: float, *, now: float | None = None
+) -> dict[str, str]:
+    """Loop name -> why it counts as hung (no pulse file, or one older than ``within_s``)."""
+    now = time.time() if now is None else now
+    stale: dict[str, str] = {}
+    for name in names:
+        try:
+            age = now - pulse_file(directory, name).stat().st_mtime
+        except FileNotFoundError:
+            stale[name] = "no pulse yet"
+            continue
+        if age > within_s:
+            stale[name] = f"last pulse {age:.0f} s ago"
+    return stale
 
 
 def beat(factory: sessionmaker[Session], name: str, started_at: datetime) -> None:
@@ -68,6 +100,7 @@ class Heart:
         *,
         every_s: float = BEAT_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
+        pulse_dir: Path | None = None,
     ) -> None:
         self._factory = factory
         self.name = name
@@ -75,6 +108,23 @@ class Heart:
         self._clock = clock
         self._started_at = utcnow()
         self._next = 0.0
+        self._pulse = None if pulse_dir is None else pulse_file(pulse_dir, name)
+        self._next_pulse = 0.0
+        if pulse_dir is not None:
+            pulse_dir.mkdir(parents=True, exist_ok=True)
+
+    def pulse(self) -> None:
+        """The loop came round again (whether its pass worked or not): touch the pulse file."""
+        if self._pulse is None:
+            return
+        now = self._clock()
+        if now < self._next_pulse:
+            return
+        self._next_pulse = now + PULSE_EVERY_S
+        try:
+            self._pulse.touch()
+        except OSError:  # a full or read-only disk: the probe will say so
+            log.warning("pulse %s not recorded", self.name)
 
     def maybe_beat(self) -> None:
         now = self._clock()

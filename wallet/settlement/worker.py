@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -88,12 +89,14 @@ def run_worker(
     *,
     poll_s: float = POLL_S,
     error_pause_s: float = ERROR_PAUSE_S,
+    pulse_dir: Path | None = None,
 ) -> None:
     """Pay confirmed payments and sell, until ``stop`` is set; an error pauses, never stops, it."""
     built = deps()
-    heart = Heart(built.factory, SETTLEMENT_LOOP)
+    heart = Heart(built.factory, SETTLEMENT_LOOP, pulse_dir=pulse_dir)
     sold_in: str | None = None  # the sell window last looked at
     while not stop.is_set():
+        heart.pulse()  # every pass, failed or not: the liveness probe looks for hangs
         try:
             busy = pay_confirmed(built) is not None
             window = window_key(built.clock(), built.config.sell_window_seconds)
