@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -115,22 +116,11 @@ def test_the_worker_loop_pulses_even_while_its_passes_fail(tmp_path: Path) -> No
         def clock(self) -> object:
             raise ConnectionError("away")
 
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=run_worker,
-        args=(Broken, stop),
-        kwargs={"error_pause_s": 0.01, "pulse_dir": tmp_path / "p"},
+    pulsed = _pulse_of_running_loop(
+        lambda stop: run_worker(Broken, stop, error_pause_s=0.01, pulse_dir=tmp_path / "p"),
+        pulse_file(tmp_path / "p", SETTLEMENT_LOOP),
     )
-    worker.start()
-    try:
-        file = pulse_file(tmp_path / "p", SETTLEMENT_LOOP)
-        deadline = time.monotonic() + 10
-        while not file.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert file.exists()
-    finally:
-        stop.set()
-        worker.join(10)
+    assert pulsed
     with factory() as s:
         assert SETTLEMENT_LOOP not in last_beats(s)  # no heartbeat: nothing worked
 
@@ -165,19 +155,22 @@ def test_the_chain_watcher_pulses_each_round(tmp_path: Path) -> None:
     from wallet.observability.heartbeats import WATCHER_LOOP
 
     _engine, factory = sqlite_factory(tmp_path / "h.db")
-    stop = threading.Event()
-    watcher = threading.Thread(
-        target=run_watcher,
-        args=(factory, {}, None, stop),
-        kwargs={"watch_s": 0.01, "pulse_dir": tmp_path / "p"},
+    assert _pulse_of_running_loop(
+        lambda stop: run_watcher(factory, {}, None, stop, watch_s=0.01, pulse_dir=tmp_path / "p"),
+        pulse_file(tmp_path / "p", WATCHER_LOOP),
     )
-    watcher.start()
+
+
+def _pulse_of_running_loop(loop: Callable[[threading.Event], None], file: Path) -> bool:
+    """Run ``loop`` in a thread until ``file`` appears (10 s at most); whether it did."""
+    stop = threading.Event()
+    thread = threading.Thread(target=loop, args=(stop,))
+    thread.start()
     try:
-        file = pulse_file(tmp_path / "p", WATCHER_LOOP)
         deadline = time.monotonic() + 10
         while not file.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert file.exists()
+        return file.exists()
     finally:
         stop.set()
-        watcher.join(10)
+        thread.join(10)
