@@ -87,6 +87,27 @@ def _first(path: str, prefix: str) -> str:
     return "?"
 
 
+# What a bench run writes itself: not a change to the code it measured.
+BENCH_OUTPUTS = ("bench/RESULTS.md", "bench/plots/")
+
+
+def tree_dirty(repo: Path) -> bool:
+    """Whether ``repo`` has changes other than the bench's own outputs (False if not git)."""
+    try:
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    changed = [line[3:] for line in status.splitlines() if line.strip()]
+    return any(not path.startswith(BENCH_OUTPUTS) for path in changed)
+
+
 def machine() -> dict[str, str]:
     """Cores, CPU model, memory (from /proc), kernel, Python, PostgreSQL, commit, date."""
     mem_kb = _first("/proc/meminfo", "MemTotal").split()[0]
@@ -111,7 +132,7 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "postgresql": pg_version(),
-        "commit": commit + " (plus the uncommitted working tree)",
+        "commit": commit + (" (plus the uncommitted working tree)" if tree_dirty(REPO) else ""),
         "load average at start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
 

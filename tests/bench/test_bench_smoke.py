@@ -344,3 +344,26 @@ def _alive(pid: int) -> bool:
     # A killed child the bench never reaped is a zombie: gone for our purposes.
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_the_report_calls_a_tree_dirty_only_for_changes_beside_the_bench_outputs(
+    tmp_path: Path,
+) -> None:
+    from bench.core import tree_dirty
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "bench" / "plots").mkdir(parents=True)
+    for name in ("code.py", "bench/RESULTS.md", "bench/plots/a.png"):
+        (tmp_path / name).write_text("v1\n")
+    git("add", "-A")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "one")
+    assert tree_dirty(tmp_path) is False
+    (tmp_path / "bench" / "RESULTS.md").write_text("v2\n")  # what a bench run writes
+    (tmp_path / "bench" / "plots" / "a.png").write_text("v2\n")
+    assert tree_dirty(tmp_path) is False
+    (tmp_path / "code.py").write_text("v2\n")
+    assert tree_dirty(tmp_path) is True
+    assert tree_dirty(tmp_path / "nowhere") is False  # not a repository: no claim either way
