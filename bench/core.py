@@ -91,19 +91,19 @@ def _first(path: str, prefix: str) -> str:
 BENCH_OUTPUTS = ("bench/RESULTS.md", "bench/plots/")
 
 
-def tree_dirty(repo: Path) -> bool:
-    """Whether ``repo`` has changes other than the bench's own outputs (False if not git)."""
+def _git(repo: Path, *args: str) -> str | None:
+    """``git ARGS`` in ``repo``: its output, or None when git or the repository is missing."""
     try:
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=True
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return False
+        return None
+
+
+def tree_dirty(repo: Path) -> bool:
+    """Whether ``repo`` has changes other than the bench's own outputs (False if not git)."""
+    status = _git(repo, "status", "--porcelain", "--untracked-files=no") or ""
     changed = [line[3:] for line in status.splitlines() if line.strip()]
     return any(not path.startswith(BENCH_OUTPUTS) for path in changed)
 
@@ -115,15 +115,7 @@ def machine() -> dict[str, str]:
         mem = f"{int(mem_kb) / 1024 / 1024:.1f} GiB"
     except ValueError:
         mem = "?"
-    commit = "?"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
+    commit = (_git(REPO, "rev-parse", "--short", "HEAD") or "?").strip()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": str(os.cpu_count()),
