@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from flask import Flask
 from sqlalchemy import Engine, event
 
 from bench.anatomy import PhaseAnatomy
@@ -442,16 +443,32 @@ def run(scale: IntakeScale | None = None, plots_dir: Path | None = None) -> Benc
     return result
 
 
-def _profile(settings: Any, tokens: list[str], iterations: int) -> dict[str, Any]:
-    """In-process (Flask test client) quote + payment: SQL statements per request, a profile."""
-    from pyinstrument import Profiler
-
+@contextlib.contextmanager
+def in_process_product(settings: Any) -> Iterator[Flask]:
+    """The product app as the bench serves it, in this process, access log off (not into
+    the bench output); its engine is disposed and the log restored on the way out."""
     from bench.intake_app import BENCH_API_LIMIT
     from webapp import create_app
 
     app = create_app(settings, RATE_LIMIT_API=BENCH_API_LIMIT)
     access_log = logging.getLogger("webapp.access")
-    was_disabled, access_log.disabled = access_log.disabled, True  # not into the bench output
+    was_disabled, access_log.disabled = access_log.disabled, True
+    try:
+        yield app
+    finally:
+        access_log.disabled = was_disabled
+        app.extensions["engine"].dispose()
+
+
+def _profile(settings: Any, tokens: list[str], iterations: int) -> dict[str, Any]:
+    """In-process (Flask test client) quote + payment: SQL statements per request, a profile."""
+    with in_process_product(settings) as app:
+        return _profile_app(app, tokens, iterations)
+
+
+def _profile_app(app: Flask, tokens: list[str], iterations: int) -> dict[str, Any]:
+    from pyinstrument import Profiler
+
     engine: Engine = app.extensions["engine"]
     counts = {"quotes": 0, "payments": 0}
     current = ["quotes"]
@@ -483,9 +500,7 @@ def _profile(settings: Any, tokens: list[str], iterations: int) -> dict[str, Any
         if p.status_code != 201:
             raise RuntimeError(f"payment failed in-process: {p.status_code} {p.get_data()[:300]!r}")
     profiler.stop()
-    access_log.disabled = was_disabled
     event.remove(engine, "before_cursor_execute", count)
-    engine.dispose()
     text = profiler.output_text(unicode=False, color=False, show_all=False)
     lines = [ln for ln in text.splitlines() if ln.strip()][3:55]
     root = profiler.last_session.root_frame() if profiler.last_session else None
@@ -519,14 +534,18 @@ def cpu_ladder(settings: Any, url: str, tokens: list[str], iterations: int) -> d
     the lower of the two passes counts.
     """
     from bench.floor_app import create_app as floor_app
-    from bench.intake_app import BENCH_API_LIMIT
-    from webapp import create_app
 
-    app = create_app(settings, RATE_LIMIT_API=BENCH_API_LIMIT)
     floor = floor_app(url)
-    access_log = logging.getLogger("webapp.access")
-    was_disabled, access_log.disabled = access_log.disabled, True
-    product, floor_client = app.test_client(), floor.test_client()
+    try:
+        with in_process_product(settings) as app:
+            return _ladder(app.test_client(), floor.test_client(), tokens, iterations)
+    finally:
+        floor.extensions["engine"].dispose()
+
+
+def _ladder(
+    product: Any, floor_client: Any, tokens: list[str], iterations: int
+) -> dict[str, float]:
     quotes: list[tuple[dict[str, str], str]] = []
 
     def auth(n: int) -> dict[str, str]:
@@ -557,25 +576,20 @@ def cpu_ladder(settings: Any, url: str, tokens: list[str], iterations: int) -> d
         "payment": lambda n: pay(n, key=True),
     }
     best: dict[str, float] = {}
-    try:
-        for name, rung in rungs.items():  # warm each path once (imports, prepared statements)
-            if name.startswith("payment"):
-                quote(0)
-            rung(0)
-        for _pass in range(2):
-            for name, rung in rungs.items():
-                if name.startswith("payment"):  # its quotes are priced outside the timing
-                    for n in range(iterations):
-                        quote(n)
-                cpu0 = time.process_time()
+    for name, rung in rungs.items():  # warm each path once (imports, prepared statements)
+        if name.startswith("payment"):
+            quote(0)
+        rung(0)
+    for _pass in range(2):
+        for name, rung in rungs.items():
+            if name.startswith("payment"):  # its quotes are priced outside the timing
                 for n in range(iterations):
-                    rung(n)
-                ms = 1000 * (time.process_time() - cpu0) / iterations
-                best[name] = min(ms, best.get(name, ms))
-    finally:
-        access_log.disabled = was_disabled
-        app.extensions["engine"].dispose()
-        floor.extensions["engine"].dispose()
+                    quote(n)
+            cpu0 = time.process_time()
+            for n in range(iterations):
+                rung(n)
+            ms = 1000 * (time.process_time() - cpu0) / iterations
+            best[name] = min(ms, best.get(name, ms))
     return best
 
 

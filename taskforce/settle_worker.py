@@ -28,6 +28,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from wallet.config import Settings
 from wallet.settlement.service import SettlementDeps
 
 
@@ -57,14 +58,12 @@ def settings_deps() -> SettlementDeps:
     )
 
 
-def watch_chains(stop: threading.Event) -> None:
+def watch_chains(stop: threading.Event, settings: Settings) -> None:
     """The chain watcher over every chain, with the code location's database and alerts."""
-    from pipelines.resources import _settings
     from wallet.chains.watcher import WATCHED_CHAINS, run_watcher, settings_adapter
 
     found = _resources()
     db = found["db"]
-    settings = _settings()
     adapters = {chain: settings_adapter(chain, lambda: settings) for chain in WATCHED_CHAINS}
     run_watcher(
         db.factory(),
@@ -97,6 +96,7 @@ def main() -> int:
     from wallet.settlement.worker import run_worker
 
     configure_logging()
+    settings = load_settings()  # read once for both loops
     stop = threading.Event()
 
     def _on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -104,11 +104,11 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    watcher = threading.Thread(target=watch_chains, args=(stop,), name="chain-watcher")
+    watcher = threading.Thread(target=watch_chains, args=(stop, settings), name="chain-watcher")
     watcher.start()
     logging.getLogger(__name__).info("settlement worker and chain watcher started")
     try:
-        run_worker(settings_deps, stop, pulse_dir=load_settings().worker_pulse_dir)
+        run_worker(settings_deps, stop, pulse_dir=settings.worker_pulse_dir)
     finally:
         stop.set()
         watcher.join(30)

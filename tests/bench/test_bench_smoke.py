@@ -337,13 +337,11 @@ finally:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A killed child the bench never reaped is a zombie: gone for our purposes.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    """Running and not a zombie (a killed child the bench never reaped is gone for us)."""
+    from bench.proctree import _stat, still_running
+
+    st = _stat(pid)
+    return st is not None and still_running(pid, st[2])
 
 
 def test_the_report_calls_a_tree_dirty_only_for_changes_beside_the_bench_outputs(

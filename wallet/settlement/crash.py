@@ -37,9 +37,9 @@ def crash_point(name: str) -> None:
     """Die (or hang) here if the test harness asked for it (see :data:`POINTS`)."""
     if os.environ.get(CRASH_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
-    stall = os.environ.get(STALL_ENV)
-    if stall and stall.rpartition(":")[0] == name:
-        _count_and_maybe_stall(int(stall.rpartition(":")[2]), Path(os.environ[STALL_DIR_ENV]))
+    point, _, nth = os.environ.get(STALL_ENV, "").rpartition(":")
+    if point == name:
+        _count_and_maybe_stall(int(nth), Path(os.environ[STALL_DIR_ENV]))
 
 
 def _count_and_maybe_stall(nth: int, directory: Path) -> None:
