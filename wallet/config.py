@@ -168,7 +168,7 @@ class Settings(BaseSettings):
     # A warm ``taskforce settle-worker`` runs (``taskforce run`` starts one): it polls for
     # confirmed payments, so "pay now" launches no Dagster run of its own.
     settlement_worker: bool = False
-    # Where the warm worker's loops touch a file on every pass, hung or not failing, for
+    # Where the warm worker's loops touch a file on every pass, failed or not, for
     # ``taskforce settle-worker --alive`` (Kubernetes' liveness probe). Unset: no files.
     worker_pulse_dir: Path | None = None
     secret_key: SecretStr | None = None  # Flask session signing; generated in dev

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 # without a ping (HikariCP's "alive bypass window" is 500 ms). A busy web
 # worker checks a connection out three or four times per request; pinging each
 # time cost a round trip apiece. A connection idle longer is pinged first, so
-# a database restart costs at most the requests already holding a connection.
+# after a database restart only a request that draws a connection used within
+# the last second fails (once; the pool then replaces it).
 PING_IF_IDLE_S = 1.0
 _CHECKED_IN = "taskforce_checked_in"
 

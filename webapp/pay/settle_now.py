@@ -17,9 +17,8 @@ because the sensor picks up every confirmed payment anyway (the safety
 net), which also covers ids still queued when the process stops. After a
 failure the sender waits (:data:`RETRY_AFTER_S`, doubling to
 :data:`RETRY_AFTER_MAX_S`) before it tries again with everything gathered
-meanwhile: with Dagster away, a failed launch per payment took a third of
-the web tier's CPU and held the GIL against the requests (the intake
-benchmark's payments p99 went from 159 ms to 784 ms).
+meanwhile: with Dagster away it used to attempt one launch per payment,
+each failing, and say nothing.
 
 With ``settlement_worker`` set (``taskforce run`` sets it), nothing is
 submitted: the warm worker (:mod:`wallet.settlement.worker`) finds the
