@@ -83,7 +83,11 @@ def test_a_dead_idle_connection_is_replaced_not_handed_out(
 
 def test_asking_for_pre_ping_keeps_sqlalchemys_ping_on_every_checkout() -> None:
     engine = db_session.make_engine(require_postgres(), pool_pre_ping=True)
+    default = db_session.make_engine(require_postgres())
     try:
         assert engine.pool._pre_ping is True
+        assert len(engine.pool.dispatch.checkout) == 0  # no idle-window ping on top
+        assert default.pool._pre_ping is False and len(default.pool.dispatch.checkout) == 1
     finally:
         engine.dispose()
+        default.dispose()
