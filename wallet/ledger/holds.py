@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wallet.db.atomic import atomic
 from wallet.db.base import utcnow
 from wallet.db.models.ledger import HoldStatus, JournalEntry, LedgerAccount, LedgerHold
 from wallet.errors import (
@@ -57,7 +58,7 @@ def place_hold(
     _check_ref(ref)
     _check_amount(amount)
     spec = account_for(account_code, asset)
-    with session.begin_nested():
+    with atomic(session):
         account = ensure_accounts(session, [spec])[spec.code]
         row = lock_balances(session, [account.id])[account.id]
         existing = _find(session, ref)

@@ -242,11 +242,16 @@ def open_payment_for_quote(
     actor = actor or f"user:{user_id}"
     user = _active_user(session, user_id)
     quote = _lock_quote(session, quote_id, user_id)
-    existing = session.scalars(select(Payment).where(Payment.quote_id == quote.id)).one_or_none()
-    if existing is not None:
-        if existing.source is not src:
-            raise PaymentConflict("this quote was already paid from another source")
-        return OpenedPayment(existing, quote, created=False)
+    if quote.status is not QuoteStatus.ISSUED:
+        # Only an accepted quote has a payment: it was accepted in the
+        # transaction that inserted it (and payments.quote_id is unique).
+        existing = session.scalars(
+            select(Payment).where(Payment.quote_id == quote.id)
+        ).one_or_none()
+        if existing is not None:
+            if existing.source is not src:
+                raise PaymentConflict("this quote was already paid from another source")
+            return OpenedPayment(existing, quote, created=False)
     if quote.status is not QuoteStatus.ISSUED or now >= quote.expires_at:
         raise QuoteExpired(
             f"the quote expired at {quote.expires_at.isoformat()}; request a new quote"
@@ -322,7 +327,7 @@ def open_payment_for_quote(
                     actor="system:risk",
                 )
             )
-        advance(session, payment.id, steps, actor=actor, timeline=opened.timeline)
+        advance(session, payment.id, steps, actor=actor, timeline=opened.timeline, inserted=payment)
     else:
         if assign_deposit is not None:
             payment.deposit_address = assign_deposit(session, payment)

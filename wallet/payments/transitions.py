@@ -4,12 +4,13 @@
 PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers),
 checks the move against :data:`~wallet.payments.states.ALLOWED_TRANSITIONS`,
 and writes the new status, the timeline event, the audit row and the
-optional ledger entry together, inside a savepoint of the caller's
-transaction: either all of it lands or none of it does.
+optional ledger entry together, as one :func:`~wallet.db.atomic.atomic`
+block of the caller's transaction: either all of it lands or none of it
+does.
 
 :func:`advance` walks several allowed moves in a row (intake's custodial
-``awaiting_funds → detected → confirmed``) under one lock and one
-savepoint: every step is checked against the table before anything is
+``awaiting_funds → detected → confirmed``) under one lock, as one
+atomic block: every step is checked against the table before anything is
 written, then the payment is updated once and each step's event and audit
 row are written, so the timeline is identical to calling
 :func:`transition` once per step, for a third of the statements.
@@ -20,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from wallet.audit import entry, record
+from wallet.db.atomic import atomic
 from wallet.db.models.payments import Payment, PaymentEvent
 from wallet.errors import IllegalTransition, PaymentNotFound
 from wallet.ledger.entries import PostingSpec, post_entry
@@ -42,6 +44,16 @@ def lock_payment(session: Session, payment_id: str) -> Payment:
     if payment is None:
         raise PaymentNotFound(f"no payment {payment_id!r}")
     return payment
+
+
+def _own_insert(session: Session, inserted: Payment | None, payment_id: str) -> Payment | None:
+    """``inserted`` if it is still this session's row for ``payment_id`` (a rolled-back
+    savepoint would have made it transient again), else None."""
+    if inserted is None:
+        return None
+    if inserted.id != payment_id or not inspect(inserted).persistent or inserted not in session:
+        raise ValueError(f"payment {payment_id!r} was not inserted in this transaction")
+    return inserted
 
 
 def transition(
@@ -72,7 +84,7 @@ def transition(
     if not reason or not reason.strip():
         raise IllegalTransition("a transition needs a reason", requested=target.value)
 
-    with session.begin_nested():
+    with atomic(session):
         payment = lock_payment(session, payment_id)
         current = payment.status
         if expected is not None and current is not expected:
@@ -153,7 +165,7 @@ def open_payment(
         actor=actor,
         version=1,
     )
-    with session.begin_nested():
+    with atomic(session):
         session.add(payment)
         session.flush()
         session.add(event)
@@ -186,14 +198,18 @@ def advance(
     actor: str,
     expected_from: PaymentStatus | str | None = None,
     timeline: list[PaymentEvent] | None = None,
+    inserted: Payment | None = None,
 ) -> Payment:
     """Make several moves in a row, as one: each allowed by the table, or none made.
 
     The same rows as one :func:`transition` per step (an event and an
     audit row each, versions counting up, the compliance hooks in order),
-    under one row lock and one savepoint, with the payment updated once.
+    under one row lock, as one atomic block, with the payment updated once.
     No ledger postings: a step that moves money goes through
     :func:`transition`. ``timeline``, if given, receives the events written.
+    ``inserted``: the payment as the caller's own transaction inserted it
+    (:func:`open_payment`); no other transaction can see that row yet, so
+    it is neither locked nor read again.
     """
     if not steps:
         raise IllegalTransition("advance needs at least one step")
@@ -208,8 +224,8 @@ def advance(
         if not step.reason or not step.reason.strip():
             raise IllegalTransition("a transition needs a reason", requested=target.value)
 
-    with session.begin_nested():
-        payment = lock_payment(session, payment_id)
+    with atomic(session):
+        payment = _own_insert(session, inserted, payment_id) or lock_payment(session, payment_id)
         start = payment.status
         if expected is not None and start is not expected:
             raise IllegalTransition(

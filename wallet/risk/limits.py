@@ -45,6 +45,7 @@ from typing import Any
 from sqlalchemy import TextClause, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
+from wallet.db.atomic import atomic
 from wallet.db.base import UTCDateTime
 from wallet.errors import InvalidAmount
 from wallet.risk.errors import LimitExceeded, ReservationNotFound
@@ -269,7 +270,7 @@ def reserve_limits(
     touched = [[rule.scope, rule.key, rule.period.value, start.isoformat()] for rule, start in rows]
     insert = _insert(session)
     try:
-        with session.begin_nested():
+        with atomic(session):
             # The reservation first: a retry (or a concurrent twin, once it
             # commits) finds its ref taken and touches no counter.
             new_id = session.execute(
