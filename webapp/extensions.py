@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -15,6 +15,8 @@ from wallet.devkeys import session_secret
 from wallet.rates.cache import RateCache
 
 MAX_REQUEST_BYTES = 1024 * 1024  # no API body or form needs more
+_REQUEST_TX = "request_transaction"
+_PENDING_EFFECTS = "after_commit_effects"  # one list per open unit of work
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
@@ -68,9 +70,91 @@ def db() -> Session:
 
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
-    """A separate transaction committed on exit (rolled back on error)."""
-    with transaction(session_factory()) as session:
-        yield session
+    """A separate transaction committed on exit (rolled back on error).
+
+    Inside :func:`request_transaction` it is that transaction instead: the
+    block's writes are flushed, not committed, and an error rolls back
+    everything the request wrote so far.
+    """
+    joined: RequestTransaction | None = g.get(_REQUEST_TX)
+    if joined is None:
+        effects: list[Callable[[], object]] = []
+        pending = g.setdefault(_PENDING_EFFECTS, [])
+        pending.append(effects)
+        try:
+            with transaction(session_factory()) as session:
+                yield session
+        finally:
+            pending.pop()
+        for effect in effects:
+            effect()
+        return
+    try:
+        yield joined.session
+        joined.session.flush()
+    except BaseException:
+        joined.rollback()
+        raise
+
+
+class RequestTransaction:
+    """The request's one transaction (see :func:`request_transaction`)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._effects: list[Callable[[], object]] = []
+
+    def defer(self, effect: Callable[[], object]) -> None:
+        self._effects.append(effect)
+
+    def commit(self) -> None:
+        """Commit, then run the effects the committed work asked for."""
+        self.session.commit()
+        effects, self._effects = self._effects, []
+        for effect in effects:
+            effect()
+
+    def rollback(self) -> None:
+        """Roll back; the effects of the work rolled back are dropped with it."""
+        self.session.rollback()
+        self._effects.clear()
+
+
+@contextmanager
+def request_transaction() -> Iterator[RequestTransaction]:
+    """One transaction for the rest of the request, which the caller commits.
+
+    Every :func:`unit_of_work` inside joins it, and :func:`after_commit`
+    effects wait for its ``commit()``. What is not committed when the block
+    ends is rolled back. Used where something must commit together with
+    the request's work: an idempotent request's stored response.
+    """
+    if g.get(_REQUEST_TX) is not None:
+        raise RuntimeError("a request transaction is already open")
+    with session_factory()() as session:
+        tx = RequestTransaction(session)
+        setattr(g, _REQUEST_TX, tx)
+        try:
+            yield tx
+        finally:
+            g.pop(_REQUEST_TX, None)
+            tx.rollback()
+
+
+def after_commit(effect: Callable[[], object]) -> None:
+    """Run ``effect`` once the work so far is committed (never, if it rolls back).
+
+    Inside a :func:`unit_of_work`, when it commits; inside a
+    :func:`request_transaction`, when that commits; otherwise at once.
+    """
+    joined: RequestTransaction | None = g.get(_REQUEST_TX)
+    pending: list[list[Callable[[], object]]] = g.get(_PENDING_EFFECTS) or []
+    if joined is not None:
+        joined.defer(effect)
+    elif pending:
+        pending[-1].append(effect)
+    else:
+        effect()
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Blueprint, Flask, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.accounts.helpers import PASSWORD, unique_email
 from tests.webapp.conftest import AppFactory, api_signup, bearer
+from wallet.db.base import utcnow
 from wallet.db.models.ops import AuditLog, IdempotencyKey
 from wallet.errors import WalletError
+from webapp.api import idempotency as api_idempotency
 from webapp.api.authn import api_user, require_auth
-from webapp.api.idempotency import idempotent
-from webapp.extensions import session_factory, unit_of_work
+from webapp.api.idempotency import STALE_CLAIM, idempotent
+from webapp.extensions import after_commit, session_factory, unit_of_work
 
 
 class Gate:
@@ -27,6 +30,7 @@ class Gate:
         self.entered = threading.Event()
         self.release = threading.Event()
         self.hold = False
+        self.seen_after_commit: list[int] = []  # effect rows another session saw, per effect
 
 
 def _effect_app(app: Flask, gate: Gate) -> Flask:
@@ -45,9 +49,10 @@ def _effect_app(app: Flask, gate: Gate) -> Flask:
             raise WalletError("refused on purpose", code="test_refused")
         if body.get("fail") == "crash":
             raise RuntimeError("boom")
+        user_id = api_user().id
         with unit_of_work() as db:
             row = AuditLog(
-                actor=f"user:{api_user().id}",
+                actor=f"user:{user_id}",
                 action="test.effect",
                 subject_type="t",
                 subject_id="1",
@@ -55,6 +60,12 @@ def _effect_app(app: Flask, gate: Gate) -> Flask:
             db.add(row)
             db.flush()
             effect_id = row.id
+            if body.get("after_commit"):
+                after_commit(lambda: gate.seen_after_commit.append(_effects(app, user_id)))
+            if body.get("fail") == "inside":
+                raise WalletError("refused after writing", code="test_refused")
+        if body.get("fail") == "after":
+            raise WalletError("refused after the work", code="test_refused")
         return jsonify({"effect_id": effect_id, "echo": body}), 201
 
     app.register_blueprint(bp)
@@ -172,6 +183,61 @@ def test_refusals_are_replayed_but_crashes_release_the_key(effect_app: Flask) ->
         )
     # The key is free again: a retry runs (and crashes) again rather than 409.
     assert _post(effect_app, user["token"], {"fail": "crash"}, "crash-key").status_code == 500
+
+
+def test_the_work_and_its_stored_response_commit_together(
+    effect_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = api_signup(effect_app.test_client())
+
+    def die(*_args: object) -> None:
+        raise RuntimeError("the process died before the response was stored")
+
+    monkeypatch.setattr(api_idempotency, "_store", die)
+    assert _post(effect_app, user["token"], {"n": 1}, "torn-key").status_code == 500
+    assert _effects(effect_app, user["user"]["id"]) == 0  # the work went with the response
+    monkeypatch.undo()
+    # As a crash leaves it: the claim without a response, so a retry waits ...
+    assert _post(effect_app, user["token"], {"n": 1}, "torn-key").status_code == 409
+    with effect_app.app_context(), session_factory()() as db:
+        db.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == "torn-key")
+            .values(created_at=utcnow() - STALE_CLAIM - timedelta(minutes=1))
+        )
+        db.commit()
+    # ... until the claim is stale; then it runs once, and only once.
+    assert _post(effect_app, user["token"], {"n": 1}, "torn-key").status_code == 201
+    replay = _post(effect_app, user["token"], {"n": 1}, "torn-key")
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert _effects(effect_app, user["user"]["id"]) == 1
+
+
+def test_a_refusal_after_the_work_commits_the_work_with_the_refusal(effect_app: Flask) -> None:
+    user = api_signup(effect_app.test_client())
+    refused = _post(effect_app, user["token"], {"fail": "after"}, "after-key")
+    assert refused.status_code == 400
+    assert _effects(effect_app, user["user"]["id"]) == 1  # as a sanctions refusal keeps its case
+    again = _post(effect_app, user["token"], {"fail": "after"}, "after-key")
+    assert again.get_json() == refused.get_json() and again.headers["Idempotent-Replayed"] == "true"
+    inside = _post(effect_app, user["token"], {"fail": "inside"}, "inside-key")
+    assert inside.status_code == 400
+    assert _effects(effect_app, user["user"]["id"]) == 1  # a refusal inside keeps nothing
+
+
+@pytest.mark.parametrize("key", [None, "effect-key"])
+def test_after_commit_effects_see_the_committed_work(
+    effect_app: Flask, gate: Gate, key: str | None
+) -> None:
+    user = api_signup(effect_app.test_client())
+    assert _post(effect_app, user["token"], {"after_commit": True}, key).status_code == 201
+    # Another session already saw the row: the effect ran after the commit, not before.
+    assert gate.seen_after_commit == [1]
+    other_key = None if key is None else key + "-refused"
+    refused = _post(effect_app, user["token"], {"after_commit": True, "fail": "inside"}, other_key)
+    assert refused.status_code == 400
+    assert gate.seen_after_commit == [1]  # the work rolled back: its effect never ran
+    assert _effects(effect_app, user["user"]["id"]) == 1
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])

@@ -41,15 +41,19 @@ pytestmark = pytest.mark.postgres
 ONE_SOL = 1_000_000_000
 
 # Statements for one custodial payment through the API (see the module docstring), 79
-# before the intake work of issue 11:
+# before the intake work of issue 11, 40 after session 4:
 #   auth 1 (the token joined to its user) · idempotency claim 1 (an upsert) ·
-#   the payment's transaction 37: user, quote lock, existing payment, merchant (4),
-#   ledger hold (7), quote accepted (1), payment opened with event and audit row (5),
-#   risk: sanctions (1), limit reservation, every counter in one upsert (4), AML reads (3),
-#   decision and its audit row (2), awaiting_funds → detected → confirmed as one guarded
-#   move (5) with the TDS record (4) and its savepoint's release (1) ·
-#   the stored response 1. The answer is built from the rows written (no read-back).
-MAX_STATEMENTS = 40
+#   the payment's transaction 28: user, quote lock, merchant (3; the existing-payment
+#   read only for a quote already accepted), ledger hold (5), quote accepted (1), payment
+#   opened with event and audit row (3), risk: sanctions (1), limit reservation, every
+#   counter in one upsert (2), AML reads (3), decision and its audit row (2),
+#   awaiting_funds → detected → confirmed as one move of the row this transaction
+#   inserted (3, no re-read) with the TDS record (4) · the stored response 1, in the
+#   payment's own transaction. No savepoints: the transaction rolls back whole on any
+#   error (wallet.db.atomic). The answer is built from the rows written (no read-back).
+MAX_STATEMENTS = 30
+# Transactions committed: the auth's, the claim's, and the payment's with its response.
+MAX_COMMITS = 3
 
 
 @pytest.fixture
@@ -76,16 +80,22 @@ def test_a_custodial_payment_stays_within_its_statement_budget(pg_pay_app: Flask
     fund(pg_pay_app, user_id, "SOL", ONE_SOL)
 
     statements: list[str] = []
+    commits: list[int] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(" ".join(statement.split())[:120])
+
+    def count_commit(_conn: Any) -> None:
+        commits.append(len(statements))
 
     def pay(key: str) -> Any:
         body = {"upi_uri": UPI, "asset": "SOL"}
         quote = client.post("/api/v1/quotes", json=body, headers=auth(token))
         assert quote.status_code == 201, quote.get_data(as_text=True)
         statements.clear()
+        commits.clear()
         event.listen(engine, "before_cursor_execute", count)
+        event.listen(engine, "commit", count_commit)
         try:
             return client.post(
                 "/api/v1/payments",
@@ -94,6 +104,7 @@ def test_a_custodial_payment_stays_within_its_statement_budget(pg_pay_app: Flask
             )
         finally:
             event.remove(engine, "before_cursor_execute", count)
+            event.remove(engine, "commit", count_commit)
 
     engine = pg_pay_app.extensions["engine"]
     assert pay(uuid.uuid4().hex).status_code == 201  # warms the token stamp and the accounts
@@ -101,6 +112,10 @@ def test_a_custodial_payment_stays_within_its_statement_budget(pg_pay_app: Flask
     resp = pay(key)
     assert resp.status_code == 201, resp.get_data(as_text=True)
     assert len(statements) <= MAX_STATEMENTS, "\n".join(statements)
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()], "\n".join(statements)
+    assert len(commits) <= MAX_COMMITS, commits
+    # The stored response is the last statement of the payment's own transaction.
+    assert statements[commits[-1] - 1].startswith("UPDATE idempotency_keys"), statements
 
     body = resp.get_json()
     pid = body["id"]

@@ -3,8 +3,13 @@
 Built on :mod:`wallet.idempotency` (the ``idempotency_keys`` table):
 
 - The first request with a key claims it in a transaction of its own, so
-  the claim (a row with no response yet) is visible at once; the view runs;
-  its status and JSON body are then stored on the row.
+  the claim (a row with no response yet) is visible at once; the view runs
+  in one request transaction (:func:`webapp.extensions.request_transaction`:
+  its units of work join it), and its status and JSON body are stored on
+  the row in that same transaction. So the work and its stored response
+  commit together: a crash between them cannot leave work done with no
+  response to replay (a retry after :data:`STALE_CLAIM` would do it again),
+  and a payment pays for one transaction fewer.
 - The same key with the same request replays the stored response, with
   ``Idempotent-Replayed: true``.
 - The same key with a different request (method, path or canonical JSON
@@ -18,7 +23,7 @@ Committing the claim separately (rather than with the work, as
 :mod:`wallet.idempotency` also allows) is what lets a concurrent duplicate
 get an immediate 409 instead of waiting on the first request's lock. The
 price is cleanup: a request that fails with an unexpected error (5xx)
-releases its key so a retry runs again (its own transaction rolled back, so
+releases its key so a retry runs again (its transaction rolled back, so
 nothing happened), and a claim older than :data:`STALE_CLAIM` (a crashed
 process) is released by the next request with the same key and body.
 Never use this on a response that contains a secret: the body is stored.
@@ -34,6 +39,7 @@ from typing import Any, TypeVar, cast
 from flask import Response, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import delete
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from wallet import idempotency
@@ -41,7 +47,7 @@ from wallet.db.models.ops import IdempotencyKey
 from wallet.errors import IdempotencyInFlight, WalletError
 from webapp.api.authn import api_user
 from webapp.errors import http_error_response, wallet_error_response
-from webapp.extensions import unit_of_work
+from webapp.extensions import request_transaction, unit_of_work
 
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
@@ -83,23 +89,29 @@ def _claim(user_id: int, key: str, fingerprint: str) -> Response | None:
     return None if stored is None else _replayed(stored)
 
 
-def _release(user_id: int, key: str) -> None:
-    with unit_of_work() as db:
-        db.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.user_id == user_id,
-                IdempotencyKey.key == key,
-                IdempotencyKey.response_status.is_(None),
-            )
+def _release(db: Session, user_id: int, key: str) -> None:
+    db.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.response_status.is_(None),
         )
+    )
 
 
-def _store(user_id: int, key: str, response: Response) -> None:
+def _store(db: Session, user_id: int, key: str, response: Response) -> None:
     body = response.get_json(silent=True) if response.is_json else None
-    with unit_of_work() as db:
-        idempotency.store_response(
-            db, user_id=user_id, key=key, status=response.status_code, body=body
-        )
+    idempotency.store_response(db, user_id=user_id, key=key, status=response.status_code, body=body)
+
+
+def _respond(view: Callable[..., ResponseReturnValue], *args: Any, **kwargs: Any) -> Response:
+    """The view's response; a refusal (4xx) rendered here, so the stored body is what was sent."""
+    try:
+        return make_response(view(*args, **kwargs))
+    except WalletError as exc:
+        return wallet_error_response(exc)
+    except HTTPException as exc:
+        return http_error_response(exc)
 
 
 def idempotent(view: F) -> F:
@@ -114,23 +126,20 @@ def idempotent(view: F) -> F:
         early = _claim(user_id, key, request_fingerprint())
         if early is not None:
             return early
-        try:
-            response = make_response(view(*args, **kwargs))
-        except (WalletError, HTTPException) as exc:
-            # Refusals (4xx) are outcomes of the request and are replayed
-            # like successes; rendered here so the stored body is what was sent.
-            response = (
-                wallet_error_response(exc)
-                if isinstance(exc, WalletError)
-                else http_error_response(exc)
-            )
-        except Exception:
-            _release(user_id, key)
-            raise
-        if response.status_code >= 500:
-            _release(user_id, key)
-        else:
-            _store(user_id, key, response)
+        with request_transaction() as tx:
+            try:
+                response = _respond(view, *args, **kwargs)
+            except Exception:
+                tx.rollback()
+                _release(tx.session, user_id, key)
+                tx.commit()
+                raise
+            if response.status_code >= 500:
+                tx.rollback()
+                _release(tx.session, user_id, key)
+            else:
+                _store(tx.session, user_id, key, response)
+            tx.commit()
         return response
 
     return cast(F, wrapped)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from wallet.assets import get_asset
 from wallet.compliance.config import TaxConfig
 from wallet.compliance.tds import tds_for
+from wallet.db.atomic import all_or_nothing
 from wallet.db.base import utcnow
 from wallet.db.models.chain import Credit
 from wallet.db.models.payments import Payment, PaymentEvent, PaymentSource, Quote
@@ -37,7 +38,7 @@ from wallet.payments.states import PaymentStatus
 from wallet.quotes import QuoteCalculation, QuoteRequest
 from wallet.risk import RiskConfig
 from wallet.upi import MerchantLinkRef, UpiError, parse_amount_paise, parse_payment_code
-from webapp.extensions import settings, unit_of_work
+from webapp.extensions import after_commit, settings, unit_of_work
 from webapp.pay import custody
 from webapp.pay.pricing import quote_calculator
 from webapp.pay.settle_now import kick_settlement
@@ -245,6 +246,9 @@ def pay_with_detail(
     """
     src = PaymentSource(source)
     with unit_of_work() as db:
+        # Any error below rolls the whole transaction back, so the hold, the
+        # payment and its moves need no savepoints of their own.
+        all_or_nothing(db)
         opened = open_payment_for_quote(
             db,
             user_id,
@@ -265,7 +269,8 @@ def pay_with_detail(
             raise WalletError(f"payment {payment.id} vanished", code="not_found")
         return detail, False
     if status is PaymentStatus.CONFIRMED:
-        kick_settlement(payment.id)
+        paid = payment.id
+        after_commit(lambda: kick_settlement(paid))
     return PaymentDetail(payment, opened.quote, list(opened.timeline), None, []), True
 
 
