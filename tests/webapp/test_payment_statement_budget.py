@@ -46,10 +46,10 @@ ONE_SOL = 1_000_000_000
 #   the payment's transaction 28: user, quote lock, merchant (3; the existing-payment
 #   read only for a quote already accepted), ledger hold (5), quote accepted (1), payment
 #   opened with event and audit row (3), risk: sanctions (1), limit reservation, every
-#   counter in one upsert (2), AML reads (3), decision and its audit row (2),
-#   awaiting_funds → detected → confirmed as one move of the row this transaction
-#   inserted (3, no re-read) with the TDS record (4) · the stored response 1, in the
-#   payment's own transaction. No savepoints: the transaction rolls back whole on any
+#   counter in one upsert (2, the payment's last writes), AML reads (3), decision and
+#   its audit row (2), awaiting_funds → detected → confirmed as one move of the row this
+#   transaction inserted (3, no re-read) with the TDS record (4) · the stored response 1,
+#   in the payment's own transaction. No savepoints: the transaction rolls back whole on any
 #   error (wallet.db.atomic). The answer is built from the rows written (no read-back).
 MAX_STATEMENTS = 30
 # Transactions committed: the auth's, the claim's, and the payment's with its response.
@@ -114,8 +114,11 @@ def test_a_custodial_payment_stays_within_its_statement_budget(pg_pay_app: Flask
     assert len(statements) <= MAX_STATEMENTS, "\n".join(statements)
     assert not [s for s in statements if "SAVEPOINT" in s.upper()], "\n".join(statements)
     assert len(commits) <= MAX_COMMITS, commits
-    # The stored response is the last statement of the payment's own transaction.
-    assert statements[commits[-1] - 1].startswith("UPDATE idempotency_keys"), statements
+    # The stored response is the last statement of the payment's own transaction, and
+    # the limits (whose shared counter rows every payment queues on) the write before it.
+    work = statements[: commits[-1]]
+    assert work[-1].startswith("UPDATE idempotency_keys"), statements
+    assert work[-2].startswith("INSERT INTO risk_counters"), statements
 
     body = resp.get_json()
     pid = body["id"]

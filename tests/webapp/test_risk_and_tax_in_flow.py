@@ -162,6 +162,34 @@ def test_an_aml_hold_sends_a_custodial_payment_to_review(
     assert [c.kind for c in _rows(pay_app, ReviewCase)] == ["structuring"]
 
 
+def test_a_payment_its_limits_refuse_keeps_nothing_not_even_its_aml_case(
+    pay_app: Flask, client: FlaskClient
+) -> None:
+    # Intake takes the limits last (the shared counter rows stay locked only until the
+    # commit), after the AML flags raised their case: the refusal must take that back too.
+    pay_app.extensions["risk_config"] = RiskConfig(
+        structuring_threshold_paise=3_100,
+        structuring_min_count=1,
+        user_hourly_count=1,
+    )
+    user_id, token = signup(client)
+    fund(pay_app, user_id, "SOL", ONE_SOL)
+    first = _pay(client, token, _quote(client, token)["id"])
+    assert first.status_code == 201, first.get_data(as_text=True)
+    held = _available(pay_app, user_id, "SOL")
+    cases = [(c.kind, c.payment_ids) for c in _rows(pay_app, ReviewCase)]
+    assert cases == [("structuring", [first.get_json()["id"]])]
+    refused = _pay(client, token, _quote(client, token)["id"])
+    assert refused.status_code == 403, refused.get_data(as_text=True)
+    assert refused.get_json()["error"]["code"] == "limit_user_hour_count"
+    assert [p.id for p in _rows(pay_app, Payment)] == [first.get_json()["id"]]
+    assert [(c.kind, c.payment_ids) for c in _rows(pay_app, ReviewCase)] == cases
+    assert [r.payment_id for r in _rows(pay_app, PaymentRisk)] == [first.get_json()["id"]]
+    assert _available(pay_app, user_id, "SOL") == held
+    with pay_app.app_context(), session_factory()() as db:
+        assert usage(db, "user", str(user_id), Period.HOUR, utcnow()) == (1, 3000)
+
+
 def test_an_expired_external_payment_gives_its_limits_back(
     pay_app: Flask, client: FlaskClient
 ) -> None:

@@ -44,7 +44,13 @@ from wallet.merchants.links import consume_link
 from wallet.payments.states import PaymentStatus
 from wallet.payments.transitions import Step, advance, open_payment
 from wallet.quotes import QuoteCalculation, QuoteExpired, QuoteRequest
-from wallet.risk import RiskConfig, RiskDecision, RiskDecisionKind, assess_payment
+from wallet.risk import (
+    RiskConfig,
+    RiskDecision,
+    RiskDecisionKind,
+    assess_payment,
+    reserve_payment_limits,
+)
 
 QuoteCalculator = Callable[[QuoteRequest], QuoteCalculation]
 DepositAssigner = Callable[[Session, Payment], str]
@@ -303,6 +309,7 @@ def open_payment_for_quote(
         amount_minor=payment.amount_minor,
         config=risk_config,
         new_payment=True,
+        limits_last=True,
     )
     if decision.decision is RiskDecisionKind.DECLINE:
         raise PaymentDeclined(_decline_message(decision), code=decision.reasons[0])
@@ -338,6 +345,21 @@ def open_payment_for_quote(
             actor=actor,
             timeline=opened.timeline,
         )
+    # Last, so the shared counter rows stay locked only until the caller's
+    # commit; a refusal here rolls back the decision recorded above with
+    # everything else (PaymentDeclined), as a decline in assess_payment would.
+    refused = reserve_payment_limits(
+        session,
+        user,
+        payment.payee_vpa,
+        payment.amount_inr_paise,
+        device_id,
+        now,
+        payment_id=payment.id,
+        config=risk_config,
+    )
+    if refused is not None:
+        raise PaymentDeclined(_decline_message(refused), code=refused.reasons[0])
     session.flush()
     return opened
 

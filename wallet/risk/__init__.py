@@ -14,6 +14,7 @@ from wallet.risk.engine import (
     assess_payment,
     assess_withdrawal,
     payment_ref,
+    reserve_payment_limits,
     withdrawal_ref,
 )
 from wallet.risk.kyc import approve_kyc, reject_kyc, submit_kyc, validate_pan
@@ -36,6 +37,7 @@ __all__ = [
     "reject_kyc",
     "release_reservation",
     "reserve_limits",
+    "reserve_payment_limits",
     "resolve_case",
     "submit_kyc",
     "validate_pan",

@@ -10,7 +10,8 @@ withdrawal is signed, inside the caller's transaction. In order:
 3. The KYC tier's per-payment ceiling (``limit_tier_per_payment``).
 4. Velocity and amount limits, reserved atomically
    (:mod:`wallet.risk.limits`); a refusal declines with the limit's code
-   (e.g. ``limit_user_day_amount``) and reserves nothing.
+   (e.g. ``limit_user_day_amount``) and reserves nothing. Intake takes
+   this step itself, last before it commits (``limits_last``).
 5. AML patterns (:mod:`wallet.risk.aml`): each adds points and raises a
    case; a score at or above ``hold_score`` holds the payment. (Their
    reads run before step 4's reservation, which locks shared counter rows
@@ -248,6 +249,7 @@ def assess_payment(
     counterparty_addresses: Sequence[tuple[str, str]] = (),
     config: RiskConfig | None = None,
     new_payment: bool = False,
+    limits_last: bool = False,
 ) -> RiskDecision:
     """Decide whether ``user`` may pay ``amount_inr_paise`` to ``payee_vpa`` in ``asset``.
 
@@ -260,6 +262,14 @@ def assess_payment(
     the payment row was inserted in this transaction, so no decision can be
     stored for it yet (skips that read). Invalid amounts raise
     ``invalid_amount`` and change nothing.
+
+    ``limits_last``: step 4 is left to the caller, who takes the limits
+    with :func:`reserve_payment_limits` as the last write before it
+    commits and rolls everything back if they refuse. The reservation
+    locks the shared (``global``) counter rows until that commit, so every
+    payment in flight queues on them; taken last, they are held for one
+    statement and the commit rather than for the rest of the payment.
+    The decision returned assumes the limits pass.
     """
     amount = check_amount(amount_inr_paise)
     cfg = config or RiskConfig()
@@ -288,6 +298,7 @@ def assess_payment(
         amount=amount,
         ref=ref,
         subject_id=payment_id,
+        reserve=not limits_last,
     )
     _record(
         session,
@@ -361,8 +372,10 @@ def _assess(
     amount: int,
     ref: str,
     subject_id: str | None,
+    reserve: bool = True,
 ) -> RiskDecision:
-    """Steps 1–5 of the module docstring, shared by payments and withdrawals."""
+    """Steps 1–5 of the module docstring, shared by payments and withdrawals
+    (step 4 only if ``reserve``)."""
     if user.status is not UserStatus.ACTIVE:
         return _decline("user_frozen")
     found = hits()
@@ -373,10 +386,42 @@ def _assess(
     # The AML reads first: the reservation locks shared counter rows (the global
     # limits) until the caller commits, so as little as possible runs after it.
     found_flags = flags()
+    if reserve:
+        refused = _reserve(session, ref, user, rules(), amount, now)
+        if refused is not None:
+            return refused
+    return _score(session, found_flags, cfg, subject_id, ref, now)
+
+
+def _reserve(
+    session: Session, ref: str, user: User, rules: list[LimitRule], amount: int, now: datetime
+) -> RiskDecision | None:
+    """Step 4: None once reserved, or the decline naming the refusing limit."""
     try:
-        reserve_limits(
-            session, ref=ref, user_id=user.id, rules=rules(), amount_paise=amount, now=now
-        )
+        reserve_limits(session, ref=ref, user_id=user.id, rules=rules, amount_paise=amount, now=now)
     except LimitExceeded as exc:
         return _decline(exc.reason)
-    return _score(session, found_flags, cfg, subject_id, ref, now)
+    return None
+
+
+def reserve_payment_limits(
+    session: Session,
+    user: User,
+    payee_vpa: str,
+    amount_inr_paise: int,
+    device_id: str | None,
+    now: datetime,
+    *,
+    payment_id: str,
+    config: RiskConfig | None = None,
+) -> RiskDecision | None:
+    """Step 4 for a payment assessed with ``limits_last`` (see :func:`assess_payment`).
+
+    None once reserved (under :func:`payment_ref`); otherwise the decline
+    naming the refusing limit, with no counter changed, and the caller
+    must roll back the decision it recorded with everything else.
+    """
+    cfg = config or RiskConfig()
+    rules = payment_rules(cfg, user, payee_vpa, device_id)
+    amount = check_amount(amount_inr_paise)
+    return _reserve(session, payment_ref(payment_id), user, rules, amount, now)
