@@ -43,15 +43,16 @@ ONE_SOL = 1_000_000_000
 # Statements for one custodial payment through the API (see the module docstring), 79
 # before the intake work of issue 11, 40 after session 4:
 #   auth 1 (the token joined to its user) · idempotency claim 1 (an upsert) ·
-#   the payment's transaction 28: user, quote lock, merchant (3; the existing-payment
-#   read only for a quote already accepted), ledger hold (5), quote accepted (1), payment
-#   opened with event and audit row (3), risk: sanctions (1), limit reservation, every
-#   counter in one upsert (2, the payment's last writes), AML reads (3), decision and
-#   its audit row (2), awaiting_funds → detected → confirmed as one move of the row this
-#   transaction inserted (3, no re-read) with the TDS record (4) · the stored response 1,
-#   in the payment's own transaction. No savepoints: the transaction rolls back whole on any
-#   error (wallet.db.atomic). The answer is built from the rows written (no read-back).
-MAX_STATEMENTS = 30
+#   the payment's transaction 25: user, quote lock, merchant (3; the existing-payment
+#   read only for a quote already accepted), ledger hold (4: account, balance lock, the
+#   hold inserted with no read first, balance), payment opened with the quote accepted,
+#   its event and audit row (4), sanctions and AML reads (3, fan-in in one), awaiting_funds
+#   → detected → confirmed as one move of the row this transaction inserted (no re-read),
+#   its audit rows in one INSERT with the risk decision's, and the decision (4), the TDS
+#   record (4), the limit reservation and every counter in one upsert (2, the payment's
+#   last writes), the stored response (1). No savepoints: the transaction rolls back
+#   whole on any error (wallet.db.atomic). The answer is built from the rows written.
+MAX_STATEMENTS = 27
 # Transactions committed: the auth's, the claim's, and the payment's with its response.
 MAX_COMMITS = 3
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from wallet.db.atomic import atomic
@@ -61,20 +62,36 @@ def place_hold(
     with atomic(session):
         account = ensure_accounts(session, [spec])[spec.code]
         row = lock_balances(session, [account.id])[account.id]
-        existing = _find(session, ref)
-        if existing is not None:
-            if existing.account_id != account.id or existing.amount != amount:
+        # Insert first and look only if the ref is taken: a new hold (the usual
+        # case) costs no read. A refusal below undoes the insert with the block.
+        hold = _insert_new(session, ref, account.id, spec.asset, amount)
+        if hold is None:
+            existing = _find(session, ref)
+            if existing is None or existing.account_id != account.id or existing.amount != amount:
                 raise HoldConflict(f"hold {ref!r} exists for another account or amount")
             return existing
         if not account.may_go_negative and available(row) < amount:
             raise InsufficientFunds(
                 f"{spec.code} has {available(row)} available, the hold needs {amount}"
             )
-        hold = LedgerHold(ref=ref, account_id=account.id, asset=spec.asset, amount=amount)
-        session.add(hold)
         row.held += amount
         session.flush()
         return hold
+
+
+def _insert_new(
+    session: Session, ref: str, account_id: int, asset: str, amount: int
+) -> LedgerHold | None:
+    """``INSERT … ON CONFLICT (ref) DO NOTHING RETURNING``: the new hold, or None if
+    ``ref`` is taken (a concurrent twin makes this wait for its outcome)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return session.scalars(
+        insert(LedgerHold)
+        .values(ref=ref, account_id=account_id, asset=asset, amount=amount)
+        .on_conflict_do_nothing(index_elements=[LedgerHold.ref])
+        .returning(LedgerHold)
+    ).one_or_none()
 
 
 def post_hold(

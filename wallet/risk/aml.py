@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from wallet.db.models import (
@@ -134,28 +134,35 @@ def check_fan_in(
     *,
     exclude_payment_id: str | None = None,
 ) -> AmlFlag | None:
-    """Flag a new VPA collecting from ``fan_in_min_payers`` or more distinct users."""
-    first_seen = session.scalar(
-        select(func.min(Payment.created_at)).where(Payment.payee_vpa == payee_vpa)
+    """Flag a new VPA collecting from ``fan_in_min_payers`` or more distinct users.
+
+    One statement: when the payee was first paid and, only for a payee newer
+    than ``fan_in_new_vpa_seconds`` (the CASE skips the count otherwise), how
+    many other users paid it within the window.
+    """
+    first_seen = (
+        select(func.min(Payment.created_at)).where(Payment.payee_vpa == payee_vpa).scalar_subquery()
     )
-    if first_seen is not None and first_seen < now - timedelta(
-        seconds=config.fan_in_new_vpa_seconds
-    ):
-        return None  # an established payee: many payers is what a shop looks like
-    since = now - timedelta(seconds=config.fan_in_window_seconds)
-    query = select(Payment.user_id).where(
+    others = select(func.count(distinct(Payment.user_id))).where(
         Payment.payee_vpa == payee_vpa,
-        Payment.created_at >= since,
+        Payment.created_at >= now - timedelta(seconds=config.fan_in_window_seconds),
         Payment.status != PaymentStatus.FAILED,
+        Payment.user_id != user.id,
     )
     if exclude_payment_id is not None:
-        query = query.where(Payment.id != exclude_payment_id)
-    payers = set(session.scalars(query.distinct())) | {user.id}
-    if len(payers) < config.fan_in_min_payers:
+        others = others.where(Payment.id != exclude_payment_id)
+    established = now - timedelta(seconds=config.fan_in_new_vpa_seconds)
+    seen, counted = session.execute(
+        select(first_seen, case((first_seen >= established, others.scalar_subquery())))
+    ).one()
+    if seen is not None and seen < established:
+        return None  # an established payee: many payers is what a shop looks like
+    payers = 1 + int(counted or 0)  # the payer and the others
+    if payers < config.fan_in_min_payers:
         return None
     return AmlFlag(
         "fan_in",
         f"vpa:{payee_vpa}",
         config.fan_in_points,
-        {"payers": len(payers), "first_seen": (first_seen or now).isoformat()},
+        {"payers": payers, "first_seen": (seen or now).isoformat()},
     )

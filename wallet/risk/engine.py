@@ -36,7 +36,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wallet.audit import record
+from wallet.audit import entry
 from wallet.compliance.sanctions import SanctionsHit, normalise_vpa, screen_counterparties
 from wallet.db.models import Payment, User, UserStatus
 from wallet.risk.aml import AmlFlag, check_fan_in, check_rapid_spend, check_structuring
@@ -219,19 +219,21 @@ def _record(
                 assessed_at=now,
             )
         )
-        session.flush()
-    record(
-        session,
-        actor="system:risk",
-        action=f"risk.{subject_type}.{decision.decision.value}",
-        subject_type=subject_type,
-        subject_id=subject_id,
-        data={
-            "user_id": user.id,
-            "amount_paise": amount_paise,
-            "score": decision.score,
-            "reasons": list(decision.reasons),
-        },
+    # Not flushed here: the rows go out with the caller's next writes (intake's
+    # audit rows then share one multi-row INSERT).
+    session.add(
+        entry(
+            actor="system:risk",
+            action=f"risk.{subject_type}.{decision.decision.value}",
+            subject_type=subject_type,
+            subject_id=subject_id,
+            data={
+                "user_id": user.id,
+                "amount_paise": amount_paise,
+                "score": decision.score,
+                "reasons": list(decision.reasons),
+            },
+        )
     )
 
 
