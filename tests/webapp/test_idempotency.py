@@ -185,16 +185,21 @@ def test_refusals_are_replayed_but_crashes_release_the_key(effect_app: Flask) ->
     assert _post(effect_app, user["token"], {"fail": "crash"}, "crash-key").status_code == 500
 
 
+class ProcessDied(BaseException):
+    """Stands for the process dying: no ``except Exception`` runs after it."""
+
+
 def test_the_work_and_its_stored_response_commit_together(
     effect_app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = api_signup(effect_app.test_client())
 
     def die(*_args: object) -> None:
-        raise RuntimeError("the process died before the response was stored")
+        raise ProcessDied
 
     monkeypatch.setattr(api_idempotency, "_store", die)
-    assert _post(effect_app, user["token"], {"n": 1}, "torn-key").status_code == 500
+    with pytest.raises(ProcessDied):
+        _post(effect_app, user["token"], {"n": 1}, "torn-key")
     assert _effects(effect_app, user["user"]["id"]) == 0  # the work went with the response
     monkeypatch.undo()
     # As a crash leaves it: the claim without a response, so a retry waits ...
@@ -210,6 +215,23 @@ def test_the_work_and_its_stored_response_commit_together(
     assert _post(effect_app, user["token"], {"n": 1}, "torn-key").status_code == 201
     replay = _post(effect_app, user["token"], {"n": 1}, "torn-key")
     assert replay.headers["Idempotent-Replayed"] == "true"
+    assert _effects(effect_app, user["user"]["id"]) == 1
+
+
+def test_a_failed_commit_keeps_nothing_and_frees_the_key(
+    effect_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = api_signup(effect_app.test_client())
+
+    def refuse_commit(*_args: object) -> None:
+        raise RuntimeError("the database refused the commit")
+
+    monkeypatch.setattr(api_idempotency, "_store", refuse_commit)
+    assert _post(effect_app, user["token"], {"n": 2}, "failed-key").status_code == 500
+    assert _effects(effect_app, user["user"]["id"]) == 0
+    monkeypatch.undo()
+    # Nothing was kept, so a retry runs at once (not 409 for STALE_CLAIM).
+    assert _post(effect_app, user["token"], {"n": 2}, "failed-key").status_code == 201
     assert _effects(effect_app, user["user"]["id"]) == 1
 
 

@@ -129,17 +129,19 @@ def idempotent(view: F) -> F:
         with request_transaction() as tx:
             try:
                 response = _respond(view, *args, **kwargs)
+                if response.status_code >= 500:
+                    tx.rollback()
+                    _release(tx.session, user_id, key)
+                else:
+                    _store(tx.session, user_id, key, response)
+                tx.commit()
             except Exception:
+                # The view, storing its response or the commit failed: nothing was
+                # kept, so the key is released for a retry to run again.
                 tx.rollback()
                 _release(tx.session, user_id, key)
                 tx.commit()
                 raise
-            if response.status_code >= 500:
-                tx.rollback()
-                _release(tx.session, user_id, key)
-            else:
-                _store(tx.session, user_id, key, response)
-            tx.commit()
         return response
 
     return cast(F, wrapped)
