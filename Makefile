@@ -27,10 +27,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Browser end-to-end tests drive Debian's Chromium (playwright cannot download one here).
+# Browser end-to-end tests drive Debian's Chromium (playwright cannot download one here);
+# the intake benchmark counts instructions with valgrind's callgrind.
 browser:
-	@{ command -v chromium >/dev/null && dpkg -s fonts-noto-core >/dev/null 2>&1; } || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null; }
+	@{ command -v chromium >/dev/null && dpkg -s fonts-noto-core >/dev/null 2>&1 && command -v callgrind_control >/dev/null; } || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core valgrind >/dev/null; }
 
 lint:
 	$(BIN)/ruff check .

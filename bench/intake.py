@@ -66,6 +66,7 @@ class IntakeScale:
     workers: int = 4  # gunicorn sync workers, for both servers: 2 x cores
     profile_iterations: int = 40
     users_per_phase: int = 100  # fresh payers per phase: the risk limits count per hour
+    instruction_requests: int = 40  # per kind, counted by callgrind (bench/instructions.py)
 
     @classmethod
     def tiny(cls) -> IntakeScale:
@@ -76,6 +77,7 @@ class IntakeScale:
             workers=1,
             profile_iterations=2,
             users_per_phase=4,
+            instruction_requests=1,
         )
 
 
@@ -181,7 +183,7 @@ class RatesRefresher:
         self._thread.join(30)
 
 
-def _payers(engine: Engine, count: int) -> list[tuple[int, str]]:
+def _payers(engine: Engine, count: int, prefix: str = "bench-payer") -> list[tuple[int, str]]:
     """``count`` payers with an API token and a funded custodial balance: (user id, token)."""
     from wallet.accounts.tokens import issue_token
     from wallet.db.models.users import User
@@ -191,7 +193,7 @@ def _payers(engine: Engine, count: int) -> list[tuple[int, str]]:
     tokens: list[tuple[int, str]] = []
     with transaction(make_session_factory(engine)) as s:
         for i in range(count):
-            user = User(email=f"bench-payer-{i}@example.com", password_hash="!", kyc_tier=2)  # noqa: S106 - no login
+            user = User(email=f"{prefix}-{i}@example.com", password_hash="!", kyc_tier=2)  # noqa: S106 - no login
             s.add(user)
             s.flush()
             tokens.append((user.id, issue_token(s, user, "bench").token))
@@ -207,7 +209,9 @@ def _payers(engine: Engine, count: int) -> list[tuple[int, str]]:
     return tokens
 
 
-def stock_quotes(engine: Engine, template_id: str, user_id: int, count: int) -> list[str]:
+def stock_quotes(
+    engine: Engine, template_id: str, user_id: int, count: int, ttl_s: int = 90
+) -> list[str]:
     """``count`` fresh issued quotes for ``user_id``, copies of a real quote the API priced.
 
     The payments phase pays these, so its rate is not capped by how fast
@@ -225,7 +229,7 @@ def stock_quotes(engine: Engine, template_id: str, user_id: int, count: int) -> 
             "gen_random_uuid()::text",
             ":uid",
             "'issued'",
-            "now() + interval '90 seconds'",
+            f"now() + interval '{int(ttl_s)} seconds'",
             "now()",
             *(
                 f"'vendor' || floor(random() * {PAYEES})::int || '.stall@okaxis'"
@@ -432,6 +436,12 @@ def run(scale: IntakeScale | None = None, plots_dir: Path | None = None) -> Benc
             )
         except Exception as exc:  # the load figures stand without the in-process profile
             profile = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        try:
+            profile["instructions"] = instructions_per_request(
+                engine, url, var, scale.instruction_requests
+            )
+        except Exception as exc:  # noted; the other figures stand
+            profile["instructions_error"] = f"{type(exc).__name__}: {exc}"[:300]
         _figures(result, phases, scale, profile)
         if anatomies:
             low = min(scale.connections)
@@ -593,6 +603,37 @@ def _ladder(
     return best
 
 
+def instructions_per_request(engine: Engine, url: str, var: Path, n: int) -> dict[str, float]:
+    """Python instructions per floor request and per custodial payment (callgrind).
+
+    Both kinds are counted at once (one child each, on the 2 cores), each
+    over ``n`` requests after a warm-up. The payments are paid by payers of
+    their own, on copies of a quote the quotes phase priced, valid long
+    enough for a child's start under valgrind. Empty without valgrind.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import text
+
+    from bench import instructions
+
+    if not instructions.available():
+        return {}
+    with engine.connect() as conn:
+        template = conn.execute(text("SELECT id FROM quotes LIMIT 1")).scalar_one()
+    wanted = n + instructions.WARMUP
+    pairs: list[tuple[str, str]] = []
+    for user_id, token in _payers(engine, -(-wanted // PER_USER), prefix="bench-instr"):
+        quotes = stock_quotes(engine, str(template), user_id, PER_USER, ttl_s=1800)
+        pairs += [(token, q) for q in quotes]
+    base = {"database_url": url, "var_dir": str(var), "n": n}
+    specs = {"floor": {**base, "kind": "floor"}, "payment": {**base, "kind": "payment"}}
+    specs["payment"]["pairs"] = pairs[:wanted]
+    with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+        counts = {kind: pool.submit(instructions.count, spec) for kind, spec in specs.items()}
+        return {kind: future.result() / n for kind, future in counts.items()}
+
+
 def anatomy_note(anatomy: PhaseAnatomy, payments: int, conns: int) -> str:
     """The first payments phase at ``conns`` connections: CPU per payment, backends waiting."""
     rows = ["| process group | CPU ms per payment | % of one core |", "|---|---|---|"]
@@ -664,6 +705,19 @@ def _figures(result: BenchResult, ph: Phases, scale: IntakeScale, prof: dict[str
                     baseline_label="the floor's CPU per request",
                 )
             )
+    counted: dict[str, float] = prof.get("instructions", {})
+    if counted.get("floor"):
+        result.figures.append(
+            Figure(
+                "Python instructions per request (callgrind), a custodial payment",
+                counted["payment"] / 1e6,
+                counted["floor"] / 1e6,
+                "M",
+                "informational: the host's noise does not move it",
+                None,
+                baseline_label="a floor request's",
+            )
+        )
     errors = sum(
         ph.pooled(kind, c).errors() for kind in ("quotes", "payments") for c in scale.connections
     )
@@ -710,6 +764,7 @@ def _figures(result: BenchResult, ph: Phases, scale: IntakeScale, prof: dict[str
         "benchmark process on the same 2 cores as the servers and PostgreSQL.\n\n"
         + "\n".join(table)
     )
+    result.notes.append(_instructions_note(prof, scale.instruction_requests))
     if "error" in prof:
         result.notes.append(f"In-process profile unavailable in this run: {prof['error']}")
         return
@@ -772,6 +827,24 @@ def _figures(result: BenchResult, ph: Phases, scale: IntakeScale, prof: dict[str
             + prof["profile"]
             + "\n```"
         )
+
+
+def _instructions_note(prof: dict[str, Any], n: int) -> str:
+    counted: dict[str, float] = prof.get("instructions", {})
+    if "instructions_error" in prof:
+        return f"Instructions per request not counted: {prof['instructions_error']}"
+    if not counted.get("floor"):
+        return "Instructions per request not counted: valgrind is not installed."
+    return (
+        "Python instructions per request (`bench/instructions.py`: callgrind with "
+        f"instrumentation on for exactly {n} request{'s' if n != 1 else ''} of each kind after "
+        "a warm-up, the floor "
+        f"and the payment counted at once in two children): a floor request "
+        f"{counted['floor'] / 1e6:.2f} M, a custodial payment {counted['payment'] / 1e6:.2f} M "
+        f"({counted['payment'] / counted['floor']:.1f}×). The count leaves out PostgreSQL and "
+        "the kernel's side of each round trip; unlike the CPU ladder below, the host's load "
+        "does not move it, so it is the figure to compare between runs."
+    )
 
 
 def _key_cost(ladder: dict[str, float]) -> str:
