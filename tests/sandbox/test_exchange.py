@@ -291,9 +291,24 @@ def test_market_order_that_exhausts_a_thin_book_expires(exchange: dict[str, Any]
         f"{url}/__sandbox/book", json={"symbol": "DOGEUSDT", "mode": "thin"}
     ).is_success
     try:
-        depth = get(exchange, "/api/v3/depth", symbol="DOGEUSDT").json()
+        # The book is regenerated every tick (1 s): the order must meet the book that was
+        # read, so an attempt that straddled a tick (lastUpdateId moved) is made again on
+        # the next tick's fresh book.
+        for attempt in range(5):
+            depth = get(exchange, "/api/v3/depth", symbol="DOGEUSDT").json()
+            order = sell(exchange, "DOGEUSDT", "100000", f"t-thin-{attempt}").json()
+            seen = get(exchange, "/api/v3/depth", symbol="DOGEUSDT").json()["lastUpdateId"]
+            if seen == depth["lastUpdateId"]:
+                break
+            deadline = time.monotonic() + 5
+            while (
+                get(exchange, "/api/v3/depth", symbol="DOGEUSDT").json()["lastUpdateId"] == seen
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+        else:
+            pytest.fail("the book was regenerated during every attempt")
         available = sum(Decimal(q) for _, q in depth["bids"])
-        order = sell(exchange, "DOGEUSDT", "100000", "t-thin-1").json()
         assert order["status"] == "EXPIRED"
         assert Decimal(order["executedQty"]) == available
         assert len(order["fills"]) == len(depth["bids"]) == 3
