@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -117,25 +116,21 @@ def _handshake(sync: Path, mine: str, theirs: str) -> None:
         time.sleep(0.02)
 
 
-def _expect(response: Any, status: int) -> None:
-    if response.status_code != status:
-        raise RuntimeError(f"{response.status_code} {response.get_data()[:300]!r}")
-
-
 def _child(spec_file: str) -> int:
     spec = json.loads(Path(spec_file).read_text())
     sync = Path(spec["sync"])
     n = int(spec["n"])
+    from bench.intake import expect_status, in_process_product, pay_in_process
+
     if spec["kind"] == "floor":
         from bench.floor_app import create_app as floor_app
 
         floor = floor_app(spec["database_url"]).test_client()
 
         def one(_i: int) -> None:
-            _expect(floor.post("/floor", json={"note": "instructions"}), 201)
+            expect_status(floor.post("/floor", json={"note": "instructions"}), 201, "floor")
 
         return _measure(sync, one, n)
-    from bench.intake import in_process_product
     from wallet.config import Settings
 
     settings = Settings(
@@ -151,9 +146,8 @@ def _child(spec_file: str) -> int:
 
         def pay(i: int) -> None:
             token, quote_id = pairs[i]
-            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
-            body = {"quote_id": quote_id, "source": "custodial"}
-            _expect(product.post("/api/v1/payments", json=body, headers=headers), 201)
+            auth = {"Authorization": f"Bearer {token}"}
+            pay_in_process(product, auth, quote_id, key=True, what="payment")
 
         return _measure(sync, pay, n)
 

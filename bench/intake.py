@@ -553,6 +553,22 @@ def cpu_ladder(settings: Any, url: str, tokens: list[str], iterations: int) -> d
         floor.extensions["engine"].dispose()
 
 
+def expect_status(response: Any, status: int, what: str) -> None:
+    """Raise unless an in-process (test client) request answered ``status``."""
+    if response.status_code != status:
+        raise RuntimeError(f"{what}: {response.status_code} {response.get_data()[:300]!r}")
+
+
+def pay_in_process(
+    client: Any, headers: dict[str, str], quote_id: str, *, key: bool, what: str
+) -> None:
+    """Pay a quote from the custodial balance through the test client (201, or raise)."""
+    if key:
+        headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+    body = {"quote_id": quote_id, "source": "custodial"}
+    expect_status(client.post("/api/v1/payments", json=body, headers=headers), 201, what)
+
+
 def _ladder(
     product: Any, floor_client: Any, tokens: list[str], iterations: int
 ) -> dict[str, float]:
@@ -562,15 +578,11 @@ def _ladder(
         return {"Authorization": f"Bearer {tokens[n % len(tokens)]}"}
 
     def expect(response: Any, status: int) -> None:
-        if response.status_code != status:
-            raise RuntimeError(f"ladder: {response.status_code} {response.get_data()[:300]!r}")
+        expect_status(response, status, "ladder")
 
     def pay(n: int, key: bool) -> None:
         headers, quote_id = quotes.pop()
-        if key:
-            headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
-        body = {"quote_id": quote_id, "source": "custodial"}
-        expect(product.post("/api/v1/payments", json=body, headers=headers), 201)
+        pay_in_process(product, headers, quote_id, key=key, what="ladder")
 
     def quote(n: int) -> None:
         body = {"upi_uri": upi_uri(), "asset": ASSET}

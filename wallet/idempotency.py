@@ -27,11 +27,11 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from wallet.db.base import utcnow
 from wallet.db.models.ops import IdempotencyKey
+from wallet.db.upsert import dialect_insert
 from wallet.errors import IdempotencyInFlight, IdempotencyKeyReused, WalletError
 
 MAX_KEY_LENGTH = 255
@@ -79,8 +79,7 @@ def _insert_claim(session: Session, user_id: int, key: str, request_hash: str) -
     A concurrent first request still in its transaction makes this wait for
     its outcome (PostgreSQL's unique-index wait), so it never errors.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     made = session.execute(
         insert(IdempotencyKey)
         .values(user_id=user_id, key=key, request_hash=request_hash, created_at=utcnow())

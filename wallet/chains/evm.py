@@ -168,10 +168,9 @@ class EvmAdapter:
 
     def _allocate_nonce(self, session: Session, address: str) -> int:
         """Next nonce: ours under a row lock, or the node's pending count if ahead."""
-        from sqlalchemy.dialects import postgresql, sqlite
+        from wallet.db.upsert import dialect_insert
 
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = dialect_insert(session)
         session.execute(
             insert(EvmNonce)
             .values(chain=self.chain.value, address=address.lower(), next_nonce=0)

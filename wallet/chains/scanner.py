@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from wallet import audit
@@ -25,6 +24,7 @@ from wallet.chains.models import ScanCursor, ScannedBlock
 from wallet.db.models.chain import ChainObservation
 from wallet.db.models.users import WalletAddress
 from wallet.db.session import transaction
+from wallet.db.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
 security = logging.getLogger("wallet.security")
@@ -50,8 +50,7 @@ def watched_addresses(session: Session, adapter: ChainAdapter) -> set[str]:
 def _insert_ignore(session: Session, model: type[object], rows: list[dict[str, object]]) -> int:
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     result = session.execute(insert(model).values(rows).on_conflict_do_nothing())
     return int(getattr(result, "rowcount", 0) or 0)
 

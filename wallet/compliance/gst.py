@@ -28,6 +28,7 @@ from wallet.compliance.config import TaxConfig
 from wallet.compliance.models import GstInvoice, InvoiceCounter
 from wallet.compliance.periods import IST, financial_year
 from wallet.db.models import User
+from wallet.db.upsert import dialect_insert
 from wallet.errors import InvalidAmount
 from wallet.money import Rounding, divide, format_minor
 
@@ -68,20 +69,9 @@ def split_fee(fee_paise: int, *, config: TaxConfig, intra_state: bool) -> GstSpl
     return GstSplit(total, taxable, 0, 0, gst)
 
 
-def _dialect_insert(session: Session) -> Any:
-    # ON CONFLICT is dialect syntax; both backends we run on have it.
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
-
-
 def _counter_row(session: Session, series: str, fy: str) -> InvoiceCounter:
     """The series' counter for ``fy``, created if new, locked for this transaction."""
-    insert = _dialect_insert(session)
+    insert = dialect_insert(session)
     session.execute(
         insert(InvoiceCounter)
         .values(series=series, financial_year=fy, last_number=0)

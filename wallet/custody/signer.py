@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from wallet.assets import Chain, get_asset
@@ -48,6 +47,7 @@ from wallet.custody.models import SignerDailyUsage
 from wallet.custody.secret import SecretBytes
 from wallet.custody.vault import SeedVault, family_of
 from wallet.db.models.users import WalletAddress
+from wallet.db.upsert import dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,7 @@ class Signer:
     def _use_daily(self, session: Session, intent: TransferIntent) -> None:
         day = _today()
         values = {"day": day, "chain": intent.chain.value, "asset": intent.asset, "used_minor": 0}
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = dialect_insert(session)
         session.execute(insert(SignerDailyUsage).values(values).on_conflict_do_nothing())
         row = session.scalars(
             select(SignerDailyUsage)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from wallet.db.atomic import atomic
 from wallet.db.base import utcnow
 from wallet.db.models.ledger import HoldStatus, JournalEntry, LedgerAccount, LedgerHold
+from wallet.db.upsert import dialect_insert
 from wallet.errors import (
     EntryConflict,
     HoldConflict,
@@ -84,8 +84,7 @@ def _insert_new(
 ) -> LedgerHold | None:
     """``INSERT … ON CONFLICT (ref) DO NOTHING RETURNING``: the new hold, or None if
     ``ref`` is taken (a concurrent twin makes this wait for its outcome)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     return session.scalars(
         insert(LedgerHold)
         .values(ref=ref, account_id=account_id, asset=asset, amount=amount)

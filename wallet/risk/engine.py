@@ -15,7 +15,8 @@ withdrawal is signed, inside the caller's transaction. In order:
 5. AML patterns (:mod:`wallet.risk.aml`): each adds points and raises a
    case; a score at or above ``hold_score`` holds the payment. (Their
    reads run before step 4's reservation, which locks shared counter rows
-   until the caller commits; their cases are raised only after it.)
+   until the caller commits; their cases are raised only after it, or,
+   with ``limits_last``, before it.)
 
 Hard refusals (1–4) carry score 100. The decision, score and reasons are
 stored once per payment in ``payment_risk``; assessing the same payment

@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from wallet.db.atomic import atomic
 from wallet.db.base import UTCDateTime
+from wallet.db.upsert import dialect_insert
 from wallet.errors import InvalidAmount
 from wallet.risk.errors import LimitExceeded, ReservationNotFound
 from wallet.risk.models import LimitCounter, LimitReservation, ReservationStatus
@@ -103,17 +104,6 @@ class Reservation:
             status=row.status,
             counters=tuple((str(a), str(b), str(c), str(d)) for a, b, c, d in row.counters),
         )
-
-
-def _insert(session: Session) -> Any:
-    # ON CONFLICT is dialect syntax; both backends we run on have it.
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
 
 
 def _row_filter(scope: str, key: str, period: str, start: datetime) -> list[Any]:
@@ -268,7 +258,7 @@ def reserve_limits(
     amount = check_amount(amount_paise)
     rows = [(rule, window_start(rule.period, now)) for rule in _ordered(rules)]
     touched = [[rule.scope, rule.key, rule.period.value, start.isoformat()] for rule, start in rows]
-    insert = _insert(session)
+    insert = dialect_insert(session)
     try:
         with atomic(session):
             # The reservation first: a retry (or a concurrent twin, once it
