@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.settlement.helpers import VPA, fund, new_user, sol_calculator
 from wallet.db.models import LedgerHold, Payment, PaymentEvent, PaymentSource, Quote, QuoteStatus
+from wallet.db.models.users import Merchant, MerchantStatus, User, UserStatus
 from wallet.db.session import transaction
 from wallet.errors import WalletError
 from wallet.ledger import check_invariants, get_balance, user_wallet
@@ -126,3 +131,123 @@ def test_a_static_qr_needs_an_amount(factory: sessionmaker[Session]) -> None:
             s, uid, asset="SOL", calculate=sol_calculator(NOW), payee_vpa=VPA, amount_paise=None
         )
     assert err.value.code == "amount_required"
+
+
+def test_a_frozen_payer_cannot_pay_and_nothing_is_kept(factory: sessionmaker[Session]) -> None:
+    with transaction(factory) as s:
+        uid = new_user(s)
+        fund(s, uid, "SOL", 10**9)
+        quote_id = _quote(s, uid).id
+        s.get_one(User, uid).status = UserStatus.FROZEN
+    with pytest.raises(WalletError) as err, transaction(factory) as s:
+        create_payment(s, uid, quote_id, "custodial", now=NOW)
+    assert err.value.code == "account_frozen"
+    with factory() as s:
+        assert s.scalar(select(func.count(Payment.id))) == 0
+        assert get_balance(s, user_wallet(uid, "SOL")).held == 0
+        assert s.get_one(Quote, quote_id).status is QuoteStatus.ISSUED
+
+
+def test_a_payment_to_a_signed_up_vendor_names_its_merchant(
+    factory: sessionmaker[Session],
+) -> None:
+    with transaction(factory) as s:
+        uid, vendor = new_user(s), new_user(s)
+        fund(s, uid, "SOL", 10**9)
+        merchant = Merchant(user_id=vendor, display_name="Stall", upi_vpa=VPA.lower())
+        merchant.status = MerchantStatus.ACTIVE
+        s.add(merchant)
+        s.flush()
+        merchant_id = merchant.id
+        paid = create_payment(s, uid, _quote(s, uid).id, "custodial", now=NOW).id
+        s.get_one(Merchant, merchant_id).status = MerchantStatus.SUSPENDED
+        unpaid = create_payment(s, uid, _quote(s, uid).id, "custodial", now=NOW).id
+    with factory() as s:
+        assert s.get_one(Payment, paid).merchant_id == merchant_id
+        assert s.get_one(Payment, unpaid).merchant_id is None  # only an active merchant
+
+
+@pytest.mark.postgres
+def test_the_payer_is_locked_before_the_payment_writes_anything(
+    pg_factory: sessionmaker[Session],
+) -> None:
+    """The payer's row is locked with the quote, before the first write.
+
+    A payment's TDS adds up under that lock, and its inserts take a key-share lock
+    on the payer (the foreign keys). Taking the row lock after them, as the TDS
+    step once did, let two payments of one payer in different assets each hold a
+    key share and wait for the other's: a deadlock. A freeze waits for the lock too.
+    """
+    with transaction(pg_factory) as s:
+        uid = new_user(s)
+        fund(s, uid, "SOL", 10**9)
+        quote_id = _quote(s, uid).id
+    engine = pg_factory.kw["bind"]
+    seen: list[str] = []
+
+    def probe(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if seen or not statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            return
+        seen.append(statement.split("(")[0].strip())
+        with engine.connect() as other:
+            try:
+                other.execute(
+                    text("SELECT id FROM users WHERE id = :u FOR KEY SHARE NOWAIT"), {"u": uid}
+                )
+                seen.append("payer free")
+            except OperationalError:
+                seen.append("payer locked")
+
+    event.listen(engine, "before_cursor_execute", probe)
+    try:
+        with transaction(pg_factory) as s:
+            create_payment(s, uid, quote_id, "custodial", now=NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", probe)
+    assert seen == ["INSERT INTO ledger_holds", "payer locked"]
+
+
+@pytest.mark.postgres
+def test_one_payers_payments_in_two_assets_at_once_both_land(
+    pg_factory: sessionmaker[Session],
+) -> None:
+    """Two payments of one payer meet after both inserted their rows: neither deadlocks."""
+    with transaction(pg_factory) as s:
+        uid = new_user(s)
+        quotes = []
+        for asset, funding in (("SOL", 10**9), ("USDC-SPL", 10**9)):
+            fund(s, uid, asset, funding)
+            quotes.append(
+                create_quote(
+                    s,
+                    uid,
+                    asset=asset,
+                    calculate=sol_calculator(NOW, asset),
+                    payee_vpa=VPA,
+                    amount_paise=50_000,
+                ).id
+            )
+    engine = pg_factory.kw["bind"]
+    # Each payment waits here, after its payment row, for the other to get as far
+    # (at most 2 s: a payment blocked on the payer's lock never arrives).
+    meet = threading.Barrier(2, timeout=2)
+
+    def after_insert(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT INTO payments"):
+            with contextlib.suppress(threading.BrokenBarrierError):
+                meet.wait()
+
+    def pay(quote_id: str) -> str:
+        with transaction(pg_factory) as s:
+            return create_payment(s, uid, quote_id, "custodial", now=NOW).id
+
+    event.listen(engine, "after_cursor_execute", after_insert)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            paid = list(pool.map(pay, quotes))
+    finally:
+        event.remove(engine, "after_cursor_execute", after_insert)
+    with pg_factory() as s:
+        statuses = [s.get_one(Payment, pid).status for pid in paid]
+        assert statuses == [PaymentStatus.CONFIRMED] * 2
+        check_invariants(s)

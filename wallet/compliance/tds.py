@@ -122,17 +122,23 @@ def record_tds(
     consideration_paise: int,
     now: datetime,
     config: TaxConfig | None = None,
+    payer_locked: bool = False,
+    new_payment: bool = False,
 ) -> TdsRecord:
     """Fix the TDS of one payment (idempotent: a second call returns the first row).
 
     The user's row is locked first so that two payments of one payer add up
     against the threshold one after the other (and a retry finds the first
-    row once it holds the lock).
+    row once it holds the lock). ``payer_locked``: the caller's transaction
+    already holds that lock (intake takes it with the quote). ``new_payment``:
+    the caller's transaction inserted the payment, so it has no TDS row yet.
     """
-    session.scalars(select(User.id).where(User.id == user.id).with_for_update()).one()
-    existing = session.scalar(select(TdsRecord).where(TdsRecord.payment_id == payment_id))
-    if existing is not None:
-        return existing
+    if not payer_locked:
+        session.scalars(select(User.id).where(User.id == user.id).with_for_update()).one()
+    if not new_payment:
+        existing = session.scalar(select(TdsRecord).where(TdsRecord.payment_id == payment_id))
+        if existing is not None:
+            return existing
     calc = tds_for(session, user, consideration_paise, now, config=config)
     row = TdsRecord(
         payment_id=payment_id,

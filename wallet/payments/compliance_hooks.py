@@ -34,8 +34,13 @@ def after_transition(
     after: PaymentStatus,
     *,
     now: datetime | None = None,
+    payer_locked: bool = False,
+    new_payment: bool = False,
 ) -> None:
-    """Apply the TDS / limit-release rule for one move ``before → after``."""
+    """Apply the TDS / limit-release rule for one move ``before → after``.
+
+    ``payer_locked`` and ``new_payment`` are :func:`~wallet.compliance.tds.record_tds`'s.
+    """
     # Imported here: compliance and risk import the payment models, not the reverse.
     from wallet.compliance.tds import record_tds
     from wallet.db.models.users import User
@@ -53,6 +58,8 @@ def after_transition(
                 user=user,
                 consideration_paise=payment.amount_inr_paise,
                 now=now,
+                payer_locked=payer_locked,
+                new_payment=new_payment,
             )
     elif (before in _BEFORE_FUNDS and after in _DEAD) or (
         before is PaymentStatus.UNDERPAID and after is PaymentStatus.REFUNDED

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from wallet.assets import get_asset
@@ -149,24 +149,40 @@ def create_quote(
     return quote
 
 
-def _lock_quote(session: Session, quote_id: str, user_id: int) -> Quote:
-    quote = session.scalars(
-        select(Quote)
-        .where(Quote.id == quote_id)
-        .with_for_update()
+def _lock_quote_and_payer(
+    session: Session, quote_id: str, user_id: int
+) -> tuple[Quote, User, int | None]:
+    """The quote and its payer, both locked, with the payee's active merchant: one read.
+
+    The payer's row is locked for the rest of the transaction: a freeze
+    lands before this payment (refused here) or after it commits, and the
+    payment's TDS (:func:`wallet.compliance.tds.record_tds`) adds up
+    against the payer's other payments under this same lock. Another
+    user's quote does not exist for you (``quote_not_found``).
+    """
+    merchant_id = (
+        select(Merchant.id)
+        .where(
+            Merchant.upi_vpa == func.lower(Quote.payee_vpa),
+            Merchant.status == MerchantStatus.ACTIVE,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(Quote, User, merchant_id)
+        .join(User, User.id == Quote.user_id)
+        .where(Quote.id == quote_id, Quote.user_id == user_id)
+        .with_for_update(of=[Quote.__table__, User.__table__])
         .execution_options(populate_existing=True)
     ).one_or_none()
-    if quote is None or quote.user_id != user_id:  # another user's quote does not exist for you
+    if row is None:
+        _active_user(session, user_id)  # a missing or frozen payer says so first
         raise QuoteNotFound(f"no quote {quote_id!r}")
-    return quote
-
-
-def _merchant_for(session: Session, vpa: str) -> int | None:
-    return session.scalars(
-        select(Merchant.id).where(
-            Merchant.upi_vpa == vpa.lower(), Merchant.status == MerchantStatus.ACTIVE
-        )
-    ).first()
+    quote, user, merchant = row
+    if user.status is UserStatus.FROZEN:
+        raise AccountFrozen("this account is frozen: no new payments")
+    return quote, user, merchant
 
 
 @dataclass
@@ -246,8 +262,7 @@ def open_payment_for_quote(
     src = PaymentSource(source)
     now = now or utcnow()
     actor = actor or f"user:{user_id}"
-    user = _active_user(session, user_id)
-    quote = _lock_quote(session, quote_id, user_id)
+    quote, user, merchant_id = _lock_quote_and_payer(session, quote_id, user_id)
     if quote.status is not QuoteStatus.ISSUED:
         # Only an accepted quote has a payment: it was accepted in the
         # transaction that inserted it (and payments.quote_id is unique).
@@ -267,7 +282,7 @@ def open_payment_for_quote(
         id=str(uuid.uuid4()),
         user_id=user_id,
         quote_id=quote.id,
-        merchant_id=_merchant_for(session, quote.payee_vpa),
+        merchant_id=merchant_id,
         payee_vpa=quote.payee_vpa,
         payee_name=quote.payee_name,
         asset=quote.asset,
@@ -297,20 +312,24 @@ def open_payment_for_quote(
         # Same transaction as the payment: a link already used (or expired)
         # refuses with ``link_unavailable`` and nothing above is kept.
         consume_link(session, quote.merchant_link_id, payment.id, now=now)
-    decision = assess_payment(
-        session,
-        user,
-        payment.payee_vpa,
-        payment.amount_inr_paise,
-        payment.asset,
-        device_id,
-        now,
-        payment_id=payment.id,
-        amount_minor=payment.amount_minor,
-        config=risk_config,
-        new_payment=True,
-        limits_last=True,
-    )
+    # The payment row is flushed (the risk reads count it); its first event and
+    # audit row wait, unflushed, to share the INSERTs of the moves below. No risk
+    # read looks at events or audit rows.
+    with session.no_autoflush:
+        decision = assess_payment(
+            session,
+            user,
+            payment.payee_vpa,
+            payment.amount_inr_paise,
+            payment.asset,
+            device_id,
+            now,
+            payment_id=payment.id,
+            amount_minor=payment.amount_minor,
+            config=risk_config,
+            new_payment=True,
+            limits_last=True,
+        )
     if decision.decision is RiskDecisionKind.DECLINE:
         raise PaymentDeclined(_decline_message(decision), code=decision.reasons[0])
     if SANCTIONS_HIT in decision.reasons:
@@ -334,7 +353,15 @@ def open_payment_for_quote(
                     actor="system:risk",
                 )
             )
-        advance(session, payment.id, steps, actor=actor, timeline=opened.timeline, inserted=payment)
+        advance(
+            session,
+            payment.id,
+            steps,
+            actor=actor,
+            timeline=opened.timeline,
+            inserted=payment,
+            payer_locked=True,
+        )
     else:
         if assign_deposit is not None:
             payment.deposit_address = assign_deposit(session, payment)

@@ -152,8 +152,12 @@ def open_payment(
 ) -> Payment:
     """Insert a new payment in ``quote_issued`` with its first timeline event.
 
-    ``timeline``, if given, receives the event written (for a caller that
-    answers with the timeline without reading it back).
+    The payment row is flushed here (a duplicate quote fails at once); its
+    event and audit row are added for the transaction's next flush, so a
+    caller that moves the payment on at once (intake) writes them in the
+    same INSERTs as the moves' rows. ``timeline``, if given, receives the
+    event (for a caller that answers with the timeline without reading it
+    back).
     """
     payment.status = PaymentStatus.QUOTE_ISSUED
     payment.version = 1
@@ -169,13 +173,14 @@ def open_payment(
         session.add(payment)
         session.flush()
         session.add(event)
-        record(
-            session,
-            actor=actor,
-            action="payment.open",
-            subject_type="payment",
-            subject_id=payment.id,
-            data={"to": PaymentStatus.QUOTE_ISSUED.value, "reason": reason},
+        session.add(
+            entry(
+                actor=actor,
+                action="payment.open",
+                subject_type="payment",
+                subject_id=payment.id,
+                data={"to": PaymentStatus.QUOTE_ISSUED.value, "reason": reason},
+            )
         )
     if timeline is not None:
         timeline.append(event)
@@ -199,6 +204,7 @@ def advance(
     expected_from: PaymentStatus | str | None = None,
     timeline: list[PaymentEvent] | None = None,
     inserted: Payment | None = None,
+    payer_locked: bool = False,
 ) -> Payment:
     """Make several moves in a row, as one: each allowed by the table, or none made.
 
@@ -209,7 +215,9 @@ def advance(
     :func:`transition`. ``timeline``, if given, receives the events written.
     ``inserted``: the payment as the caller's own transaction inserted it
     (:func:`open_payment`); no other transaction can see that row yet, so
-    it is neither locked nor read again.
+    it is neither locked nor read again, and its TDS is not looked for.
+    ``payer_locked``: the caller's transaction holds the payer's row lock
+    (intake), which the TDS hook would otherwise take.
     """
     if not steps:
         raise IllegalTransition("advance needs at least one step")
@@ -280,7 +288,14 @@ def advance(
         payment.version = version
         session.flush()
         for before, after in moves:
-            after_transition(session, payment, before, after)
+            after_transition(
+                session,
+                payment,
+                before,
+                after,
+                payer_locked=payer_locked,
+                new_payment=inserted is not None,
+            )
     if timeline is not None:
         timeline.extend(events)
     return payment
