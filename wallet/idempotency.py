@@ -24,14 +24,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db.base import utcnow
 from wallet.db.models.ops import IdempotencyKey
-from wallet.db.upsert import dialect_insert
+from wallet.db.upsert import dialect_name, insert_for
 from wallet.errors import IdempotencyInFlight, IdempotencyKeyReused, WalletError
 
 MAX_KEY_LENGTH = 255
@@ -79,14 +80,27 @@ def _insert_claim(session: Session, user_id: int, key: str, request_hash: str) -
     A concurrent first request still in its transaction makes this wait for
     its outcome (PostgreSQL's unique-index wait), so it never errors.
     """
-    insert = dialect_insert(session)
     made = session.execute(
-        insert(IdempotencyKey)
-        .values(user_id=user_id, key=key, request_hash=request_hash, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=[IdempotencyKey.user_id, IdempotencyKey.key])
-        .returning(IdempotencyKey.id)
+        _claim_insert(dialect_name(session)),
+        {"b_user": user_id, "b_key": key, "b_hash": request_hash, "b_at": utcnow()},
     ).scalar()
     return made is not None
+
+
+@cache
+def _claim_insert(dialect: str) -> Any:
+    """Built once per dialect: statement construction costs more than the round trip."""
+    return (
+        insert_for(dialect)(IdempotencyKey)
+        .values(
+            user_id=bindparam("b_user"),
+            key=bindparam("b_key"),
+            request_hash=bindparam("b_hash"),
+            created_at=bindparam("b_at"),
+        )
+        .on_conflict_do_nothing(index_elements=[IdempotencyKey.user_id, IdempotencyKey.key])
+        .returning(IdempotencyKey.id)
+    )
 
 
 def claim(
@@ -124,13 +138,24 @@ def claim(
     raise IdempotencyInFlight("a request with this Idempotency-Key is still running")
 
 
+@cache
+def _store_update() -> Any:
+    """Built once: every idempotent request ends with it."""
+    return (
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.user_id == bindparam("b_user"), IdempotencyKey.key == bindparam("b_key")
+        )
+        .values(response_status=bindparam("b_status"), response_body=bindparam("b_body"))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def store_response(session: Session, *, user_id: int, key: str, status: int, body: Any) -> None:
     """Record the response for a claimed key (one ``UPDATE``)."""
     stored = session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .values(response_status=status, response_body=body)
-        .execution_options(synchronize_session=False)
+        _store_update(),
+        {"b_user": user_id, "b_key": key, "b_status": status, "b_body": body},
     )
     if stored.rowcount != 1:  # type: ignore[attr-defined]
         raise WalletError("store_response without a claim", code="idempotency_not_claimed")

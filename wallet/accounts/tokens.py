@@ -11,8 +11,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from wallet import audit
@@ -76,6 +77,16 @@ def issue_token(
     return IssuedToken(row, token)
 
 
+@cache
+def _token_and_owner() -> Select[ApiToken, User]:
+    """Built once: every API request runs it."""
+    return (
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == bindparam("token_hash"))
+    )
+
+
 def authenticate_token(
     session: Session, token: object, *, now: datetime | None = None
 ) -> tuple[User, ApiToken] | None:
@@ -84,11 +95,7 @@ def authenticate_token(
         return None
     now = now or utcnow()
     # One indexed lookup (token_hash is unique) for the token and its owner.
-    found = session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(token))
-    ).one_or_none()
+    found = session.execute(_token_and_owner(), {"token_hash": hash_token(token)}).one_or_none()
     if found is None:
         return None
     row, user = found.tuple()

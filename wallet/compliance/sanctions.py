@@ -38,9 +38,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from wallet.audit import record
@@ -268,14 +269,17 @@ def screen_address(session: Session, chain: str, address: str) -> list[Sanctions
 
 def screen_vpa(session: Session, vpa: str) -> list[SanctionsHit]:
     """Active list entries matching the VPA ``vpa`` (case-insensitive)."""
-    rows = session.scalars(
-        select(SanctionsEntry).where(
-            SanctionsEntry.kind == "vpa",
-            SanctionsEntry.value == normalise_vpa(vpa),
-            SanctionsEntry.removed_at.is_(None),
-        )
+    return _hits(session.scalars(_vpa_entries(), {"value": normalise_vpa(vpa)}))
+
+
+@cache
+def _vpa_entries() -> Select[SanctionsEntry]:
+    """Built once: every payment screens its payee."""
+    return select(SanctionsEntry).where(
+        SanctionsEntry.kind == "vpa",
+        SanctionsEntry.value == bindparam("value"),
+        SanctionsEntry.removed_at.is_(None),
     )
-    return _hits(rows)
 
 
 def screen_counterparties(

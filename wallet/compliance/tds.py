@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from wallet.compliance.config import TaxConfig
@@ -82,13 +83,18 @@ def compute_tds(
 
 def _aggregate_and_pan(session: Session, user_id: int, fy: str) -> tuple[int, str | None]:
     """The payer's consideration so far in ``fy`` and their PAN, in one read."""
-    pan = select(KycProfile.pan).where(KycProfile.user_id == user_id).scalar_subquery()
-    row = session.execute(
-        select(func.coalesce(func.sum(TdsRecord.consideration_paise), 0), pan).where(
-            TdsRecord.user_id == user_id, TdsRecord.financial_year == fy
-        )
-    ).one()
+    row = session.execute(_aggregate_and_pan_query(), {"user_id": user_id, "fy": fy}).one()
     return int(row[0] or 0), row[1]
+
+
+@cache
+def _aggregate_and_pan_query() -> Select[int, str | None]:
+    """Built once: every quote and every payment reads it."""
+    user_id = bindparam("user_id", type_=TdsRecord.user_id.type)
+    pan = select(KycProfile.pan).where(KycProfile.user_id == user_id).scalar_subquery()
+    return select(func.coalesce(func.sum(TdsRecord.consideration_paise), 0), pan).where(
+        TdsRecord.user_id == user_id, TdsRecord.financial_year == bindparam("fy")
+    )
 
 
 def tds_for(

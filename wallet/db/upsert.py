@@ -12,6 +12,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
+def dialect_name(session: Session) -> str:
+    """The name of the session's dialect (``postgresql`` or ``sqlite``)."""
+    return session.get_bind().dialect.name
+
+
+def insert_for(dialect: str) -> Any:
+    """``insert`` of the dialect named ``dialect``: PostgreSQL's, else SQLite's.
+
+    For a statement built once per dialect (a cached builder keyed by
+    :func:`dialect_name`), so a hot path does not construct it per call.
+    """
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def dialect_insert(session: Session) -> Any:
     """``insert`` of the session's dialect: PostgreSQL's, else SQLite's."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert_for(dialect_name(session))

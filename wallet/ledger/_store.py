@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -69,8 +70,25 @@ def ensure_accounts(session: Session, specs: Iterable[AccountSpec]) -> dict[str,
 
 
 def _load(session: Session, wanted: Mapping[str, AccountSpec]) -> dict[str, LedgerAccount]:
-    rows = session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(list(wanted))))
+    rows = session.scalars(_accounts_by_code(), {"codes": list(wanted)})
     return {row.code: row for row in rows}
+
+
+@cache
+def _accounts_by_code() -> Select[LedgerAccount]:
+    """Built once (every posting and hold reads its accounts): codes bound at run time."""
+    return select(LedgerAccount).where(LedgerAccount.code.in_(bindparam("codes", expanding=True)))
+
+
+@cache
+def _balances_for_update() -> Select[LedgerBalance]:
+    return (
+        select(LedgerBalance)
+        .where(LedgerBalance.account_id.in_(bindparam("ids", expanding=True)))
+        .order_by(LedgerBalance.account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def lock_balances(session: Session, account_ids: Iterable[int]) -> dict[int, LedgerBalance]:
@@ -81,13 +99,7 @@ def lock_balances(session: Session, account_ids: Iterable[int]) -> dict[int, Led
     UPDATE; its ``BEGIN IMMEDIATE`` already serialises writers.
     """
     ids = sorted(set(account_ids))
-    rows = session.scalars(
-        select(LedgerBalance)
-        .where(LedgerBalance.account_id.in_(ids))
-        .order_by(LedgerBalance.account_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    rows = session.scalars(_balances_for_update(), {"ids": ids})
     return {row.account_id: row for row in rows}
 
 

@@ -10,14 +10,16 @@ repeats the first one returns its result; the opposite one is refused.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from wallet.db.atomic import atomic
 from wallet.db.base import utcnow
 from wallet.db.models.ledger import HoldStatus, JournalEntry, LedgerAccount, LedgerHold
-from wallet.db.upsert import dialect_insert
+from wallet.db.upsert import dialect_name, insert_for
 from wallet.errors import (
     EntryConflict,
     HoldConflict,
@@ -84,13 +86,26 @@ def _insert_new(
 ) -> LedgerHold | None:
     """``INSERT … ON CONFLICT (ref) DO NOTHING RETURNING``: the new hold, or None if
     ``ref`` is taken (a concurrent twin makes this wait for its outcome)."""
-    insert = dialect_insert(session)
     return session.scalars(
-        insert(LedgerHold)
-        .values(ref=ref, account_id=account_id, asset=asset, amount=amount)
+        _hold_insert(dialect_name(session)),
+        {"b_ref": ref, "b_account": account_id, "b_asset": asset, "b_amount": amount},
+    ).one_or_none()
+
+
+@cache
+def _hold_insert(dialect: str) -> Any:
+    """Built once per dialect: every custodial payment places a hold."""
+    return (
+        insert_for(dialect)(LedgerHold)
+        .values(
+            ref=bindparam("b_ref"),
+            account_id=bindparam("b_account"),
+            asset=bindparam("b_asset"),
+            amount=bindparam("b_amount"),
+        )
         .on_conflict_do_nothing(index_elements=[LedgerHold.ref])
         .returning(LedgerHold)
-    ).one_or_none()
+    )
 
 
 def post_hold(

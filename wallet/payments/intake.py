@@ -30,8 +30,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from wallet.assets import get_asset
@@ -149,6 +150,27 @@ def create_quote(
     return quote
 
 
+@cache
+def _quote_and_payer() -> Select[Quote, User, int | None]:
+    """Built once (its construction cost more than its round trip)."""
+    merchant_id = (
+        select(Merchant.id)
+        .where(
+            Merchant.upi_vpa == func.lower(Quote.payee_vpa),
+            Merchant.status == MerchantStatus.ACTIVE,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(Quote, User, merchant_id)
+        .join(User, User.id == Quote.user_id)
+        .where(Quote.id == bindparam("quote_id"), Quote.user_id == bindparam("user_id"))
+        .with_for_update(of=[Quote.__table__, User.__table__])
+        .execution_options(populate_existing=True)
+    )
+
+
 def _lock_quote_and_payer(
     session: Session, quote_id: str, user_id: int
 ) -> tuple[Quote, User, int | None]:
@@ -160,21 +182,8 @@ def _lock_quote_and_payer(
     against the payer's other payments under this same lock. Another
     user's quote does not exist for you (``quote_not_found``).
     """
-    merchant_id = (
-        select(Merchant.id)
-        .where(
-            Merchant.upi_vpa == func.lower(Quote.payee_vpa),
-            Merchant.status == MerchantStatus.ACTIVE,
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
     row = session.execute(
-        select(Quote, User, merchant_id)
-        .join(User, User.id == Quote.user_id)
-        .where(Quote.id == quote_id, Quote.user_id == user_id)
-        .with_for_update(of=[Quote.__table__, User.__table__])
-        .execution_options(populate_existing=True)
+        _quote_and_payer(), {"quote_id": quote_id, "user_id": user_id}
     ).one_or_none()
     if row is None:
         _active_user(session, user_id)  # a missing or frozen payer says so first

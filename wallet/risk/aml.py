@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import Select, bindparam, case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from wallet.db.models import (
@@ -81,6 +82,26 @@ def check_structuring(
     )
 
 
+@cache
+def _fresh_credits_query() -> Select[int, datetime]:
+    """Built once: the user's external deposits of an asset, unspent, in a window."""
+    return (
+        select(Credit.amount_minor, Credit.created_at)
+        .join(
+            WalletAddress,
+            (WalletAddress.chain == Credit.chain) & (WalletAddress.address == Credit.address),
+        )
+        .where(
+            WalletAddress.user_id == bindparam("user_id"),
+            WalletAddress.purpose == AddressPurpose.CUSTODIAL,
+            Credit.payment_id.is_(None),
+            Credit.asset == bindparam("asset"),
+            Credit.created_at >= bindparam("since"),
+            Credit.created_at <= bindparam("now"),
+        )
+    )
+
+
 def check_rapid_spend(
     session: Session,
     user: User,
@@ -94,19 +115,7 @@ def check_rapid_spend(
         return None
     since = now - timedelta(seconds=config.rapid_spend_window_seconds)
     rows = session.execute(
-        select(Credit.amount_minor, Credit.created_at)
-        .join(
-            WalletAddress,
-            (WalletAddress.chain == Credit.chain) & (WalletAddress.address == Credit.address),
-        )
-        .where(
-            WalletAddress.user_id == user.id,
-            WalletAddress.purpose == AddressPurpose.CUSTODIAL,
-            Credit.payment_id.is_(None),
-            Credit.asset == asset,
-            Credit.created_at >= since,
-            Credit.created_at <= now,
-        )
+        _fresh_credits_query(), {"user_id": user.id, "asset": asset, "since": since, "now": now}
     ).all()
     fresh = sum(int(amount) for amount, _ in rows)
     if fresh <= 0 or amount_minor * BPS < fresh * config.rapid_spend_ratio_bps:
@@ -125,6 +134,24 @@ def check_rapid_spend(
     )
 
 
+@cache
+def _fan_in_query(excluding: bool) -> Select[Any]:
+    """Built once (statement construction costs more than running it): the payee's
+    first payment and, for a new payee only, the other payers in the window."""
+    vpa = bindparam("vpa", type_=Payment.payee_vpa.type)
+    first_seen = select(func.min(Payment.created_at)).where(Payment.payee_vpa == vpa)
+    others = select(func.count(distinct(Payment.user_id))).where(
+        Payment.payee_vpa == vpa,
+        Payment.created_at >= bindparam("since"),
+        Payment.status != PaymentStatus.FAILED,
+        Payment.user_id != bindparam("user_id"),
+    )
+    if excluding:
+        others = others.where(Payment.id != bindparam("exclude"))
+    seen = first_seen.scalar_subquery()
+    return select(seen, case((seen >= bindparam("established"), others.scalar_subquery())))
+
+
 def check_fan_in(
     session: Session,
     user: User,
@@ -140,21 +167,17 @@ def check_fan_in(
     than ``fan_in_new_vpa_seconds`` (the CASE skips the count otherwise), how
     many other users paid it within the window.
     """
-    first_seen = (
-        select(func.min(Payment.created_at)).where(Payment.payee_vpa == payee_vpa).scalar_subquery()
-    )
-    others = select(func.count(distinct(Payment.user_id))).where(
-        Payment.payee_vpa == payee_vpa,
-        Payment.created_at >= now - timedelta(seconds=config.fan_in_window_seconds),
-        Payment.status != PaymentStatus.FAILED,
-        Payment.user_id != user.id,
-    )
-    if exclude_payment_id is not None:
-        others = others.where(Payment.id != exclude_payment_id)
     established = now - timedelta(seconds=config.fan_in_new_vpa_seconds)
-    seen, counted = session.execute(
-        select(first_seen, case((first_seen >= established, others.scalar_subquery())))
-    ).one()
+    params = {
+        "vpa": payee_vpa,
+        "user_id": user.id,
+        "since": now - timedelta(seconds=config.fan_in_window_seconds),
+        "established": established,
+    }
+    if exclude_payment_id is not None:
+        params["exclude"] = exclude_payment_id
+    query = _fan_in_query(exclude_payment_id is not None)
+    seen, counted = session.execute(query, params).one()
     if seen is not None and seen < established:
         return None  # an established payee: many payers is what a shop looks like
     payers = 1 + int(counted or 0)  # the payer and the others

@@ -40,6 +40,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, select, text, update
@@ -47,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from wallet.db.atomic import atomic
 from wallet.db.base import UTCDateTime
-from wallet.db.upsert import dialect_insert
+from wallet.db.upsert import dialect_name, insert_for
 from wallet.errors import InvalidAmount
 from wallet.risk.errors import LimitExceeded, ReservationNotFound
 from wallet.risk.models import LimitCounter, LimitReservation, ReservationStatus
@@ -239,6 +240,24 @@ def _ordered(rules: Iterable[LimitRule]) -> Sequence[LimitRule]:
     return [by_row[row] for row in sorted(by_row)]
 
 
+@cache
+def _reservation_insert(dialect: str) -> Any:
+    """Built once per dialect: every payment reserves its limits."""
+    return (
+        insert_for(dialect)(LimitReservation)
+        .values(
+            ref=bindparam("b_ref"),
+            user_id=bindparam("b_user"),
+            amount_paise=bindparam("b_amount"),
+            counters=bindparam("b_counters", type_=LimitReservation.counters.type),
+            status=ReservationStatus.RESERVED,
+            created_at=bindparam("b_at"),
+        )
+        .on_conflict_do_nothing(index_elements=[LimitReservation.ref])
+        .returning(LimitReservation.id)
+    )
+
+
 def reserve_limits(
     session: Session,
     *,
@@ -258,23 +277,20 @@ def reserve_limits(
     amount = check_amount(amount_paise)
     rows = [(rule, window_start(rule.period, now)) for rule in _ordered(rules)]
     touched = [[rule.scope, rule.key, rule.period.value, start.isoformat()] for rule, start in rows]
-    insert = dialect_insert(session)
+    dialect = dialect_name(session)
     try:
         with atomic(session):
             # The reservation first: a retry (or a concurrent twin, once it
             # commits) finds its ref taken and touches no counter.
             new_id = session.execute(
-                insert(LimitReservation)
-                .values(
-                    ref=ref,
-                    user_id=user_id,
-                    amount_paise=amount,
-                    counters=touched,
-                    status=ReservationStatus.RESERVED,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=[LimitReservation.ref])
-                .returning(LimitReservation.id)
+                _reservation_insert(dialect),
+                {
+                    "b_ref": ref,
+                    "b_user": user_id,
+                    "b_amount": amount,
+                    "b_counters": touched,
+                    "b_at": now,
+                },
             ).scalar()
             if new_id is not None and rows:
                 taken = _take_all(session, rows, amount)
