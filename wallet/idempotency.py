@@ -25,9 +25,9 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db.base import utcnow
@@ -89,9 +89,10 @@ def _insert_claim(session: Session, user_id: int, key: str, request_hash: str) -
 
 @cache
 def _claim_insert(dialect: str) -> Any:
-    """Built once per dialect: statement construction costs more than the round trip."""
+    """Built once per dialect: statement construction costs more than the round trip.
+    On the table, not the entity: the ORM would annotate (copy) it on every execution."""
     return (
-        insert_for(dialect)(IdempotencyKey)
+        insert_for(dialect)(IdempotencyKey.__table__)
         .values(
             user_id=bindparam("b_user"),
             key=bindparam("b_key"),
@@ -140,9 +141,10 @@ def claim(
 
 @cache
 def _store_update() -> Any:
-    """Built once: every idempotent request ends with it."""
+    """Built once, on the table (see :func:`_claim_insert`): every idempotent request
+    ends with it."""
     return (
-        update(IdempotencyKey)
+        update(cast(Table, IdempotencyKey.__table__))
         .where(
             IdempotencyKey.user_id == bindparam("b_user"), IdempotencyKey.key == bindparam("b_key")
         )

@@ -242,9 +242,10 @@ def _ordered(rules: Iterable[LimitRule]) -> Sequence[LimitRule]:
 
 @cache
 def _reservation_insert(dialect: str) -> Any:
-    """Built once per dialect: every payment reserves its limits."""
+    """Built once per dialect, on the table (the ORM would copy an entity's statement on
+    every execution): every payment reserves its limits."""
     return (
-        insert_for(dialect)(LimitReservation)
+        insert_for(dialect)(LimitReservation.__table__)
         .values(
             ref=bindparam("b_ref"),
             user_id=bindparam("b_user"),
