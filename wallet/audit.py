@@ -8,9 +8,12 @@ in ``data``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from wallet.db.models.ops import AuditLog
@@ -32,6 +35,43 @@ def entry(
         subject_id=str(subject_id),
         data=dict(data or {}),
     )
+
+
+def row_values(
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str | int,
+    data: dict[str, Any] | None = None,
+    at: datetime,
+) -> dict[str, Any]:
+    """One audit row as column values, for :func:`insert_rows`."""
+    return {
+        "actor": actor,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": str(subject_id),
+        "data": dict(data or {}),
+        "at": at,
+    }
+
+
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Append audit rows (:func:`row_values`) in one INSERT, in order, without the ORM.
+
+    For a hot path that writes several rows at once: the ORM's unit of work
+    cost about five times the statement's CPU for a payment's five rows.
+    Flushes nothing else; the rows get ids in list order.
+    """
+    if rows:
+        session.execute(_insert_audit(), list(rows))
+
+
+@cache
+def _insert_audit() -> Any:
+    table = cast(Table, AuditLog.__table__)
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 
 def record(

@@ -43,7 +43,7 @@ from wallet.errors import InvalidAmount, WalletError
 from wallet.ledger import place_hold, user_wallet, void_hold
 from wallet.merchants.links import consume_link
 from wallet.payments.states import PaymentStatus
-from wallet.payments.transitions import Step, advance, open_payment
+from wallet.payments.transitions import Step, TimelineRows, advance, open_payment
 from wallet.quotes import QuoteCalculation, QuoteExpired, QuoteRequest
 from wallet.risk import (
     RiskConfig,
@@ -300,6 +300,7 @@ def open_payment_for_quote(
         source=src,
     )
     opened = OpenedPayment(payment, quote, created=True)
+    rows = TimelineRows()  # the new rows of its events and audit trail, written with its moves
     if src is PaymentSource.CUSTODIAL:
         # First, so an unaffordable payment leaves nothing behind (the hold refuses).
         place_hold(
@@ -316,14 +317,15 @@ def open_payment_for_quote(
         actor=actor,
         reason="payment opened on quote " + quote.id,
         timeline=opened.timeline,
+        rows=rows,
     )
     if quote.merchant_link_id is not None:
         # Same transaction as the payment: a link already used (or expired)
         # refuses with ``link_unavailable`` and nothing above is kept.
         consume_link(session, quote.merchant_link_id, payment.id, now=now)
-    # The payment row is flushed (the risk reads count it); its first event and
-    # audit row wait, unflushed, to share the INSERTs of the moves below. No risk
-    # read looks at events or audit rows.
+    # The payment row is flushed (the risk reads count it); the decision's audit row
+    # joins the payment's own, written with its moves below. No risk read looks at
+    # events or audit rows.
     with session.no_autoflush:
         decision = assess_payment(
             session,
@@ -338,11 +340,12 @@ def open_payment_for_quote(
             config=risk_config,
             new_payment=True,
             limits_last=True,
+            audit_rows=rows.audits,
         )
     if decision.decision is RiskDecisionKind.DECLINE:
         raise PaymentDeclined(_decline_message(decision), code=decision.reasons[0])
     if SANCTIONS_HIT in decision.reasons:
-        _refuse_sanctioned(session, payment, decision, timeline=opened.timeline)
+        _refuse_sanctioned(session, payment, decision, timeline=opened.timeline, rows=rows)
         return opened
     if src is PaymentSource.CUSTODIAL:
         # One guarded move through every step, each with its own event and audit row.
@@ -370,6 +373,7 @@ def open_payment_for_quote(
             timeline=opened.timeline,
             inserted=payment,
             payer_locked=True,
+            rows=rows,
         )
     else:
         if assign_deposit is not None:
@@ -380,6 +384,7 @@ def open_payment_for_quote(
             [Step(PaymentStatus.AWAITING_FUNDS, "waiting for the payer's transfer")],
             actor=actor,
             timeline=opened.timeline,
+            rows=rows,
         )
     # Last, so the shared counter rows stay locked only until the caller's
     # commit; a refusal here rolls back the decision recorded above with
@@ -410,7 +415,12 @@ def _decline_message(decision: RiskDecision) -> str:
 
 
 def _refuse_sanctioned(
-    session: Session, payment: Payment, decision: RiskDecision, *, timeline: list[PaymentEvent]
+    session: Session,
+    payment: Payment,
+    decision: RiskDecision,
+    *,
+    timeline: list[PaymentEvent],
+    rows: TimelineRows,
 ) -> Payment:
     """Stop a payment whose counterparty is listed: no funds held, a case for review."""
     if payment.source is PaymentSource.CUSTODIAL:
@@ -427,6 +437,7 @@ def _refuse_sanctioned(
         ],
         actor="system:risk",
         timeline=timeline,
+        rows=rows,
     )
     session.flush()
     return payment

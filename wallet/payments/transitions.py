@@ -19,13 +19,17 @@ row are written, so the timeline is identical to calling
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Table, insert, inspect, select
 from sqlalchemy.orm import Session
 
-from wallet.audit import entry, record
+from wallet.audit import insert_rows, record, row_values
 from wallet.db.atomic import atomic
+from wallet.db.base import utcnow
 from wallet.db.models.payments import Payment, PaymentEvent
 from wallet.errors import IllegalTransition, PaymentNotFound
 from wallet.ledger.entries import PostingSpec, post_entry
@@ -142,6 +146,72 @@ def transition(
         return payment
 
 
+@dataclass
+class TimelineRows:
+    """New timeline events and audit rows of one payment, written in one INSERT each.
+
+    Intake opens a payment, records its risk decision and moves it on in
+    one transaction; their rows go out together at the end of the move
+    (:func:`advance`), without the ORM: for a payment's nine rows its unit
+    of work cost about five times the two statements' CPU. The events
+    handed back are transient copies, for a caller that answers with the
+    timeline without reading it back.
+    """
+
+    at: datetime = field(default_factory=utcnow)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(
+        self,
+        payment_id: str,
+        before: PaymentStatus | None,
+        after: PaymentStatus,
+        *,
+        reason: str,
+        actor: str,
+        version: int,
+    ) -> PaymentEvent:
+        values = {
+            "payment_id": payment_id,
+            "from_status": before,
+            "to_status": after,
+            "reason": reason,
+            "actor": actor,
+            "version": version,
+            "journal_entry_id": None,
+            "at": self.at,
+        }
+        self.events.append(values)
+        return PaymentEvent(**values)
+
+    def audit(self, *, actor: str, action: str, payment_id: str, data: dict[str, Any]) -> None:
+        self.audits.append(
+            row_values(
+                actor=actor,
+                action=action,
+                subject_type="payment",
+                subject_id=payment_id,
+                data=data,
+                at=self.at,
+            )
+        )
+
+    def write(self, session: Session) -> None:
+        """Insert what was gathered (events, then audit rows, each in order) and forget it."""
+        if self.events:
+            session.execute(_insert_events(), self.events)
+        insert_rows(session, self.audits)
+        self.events.clear()
+        self.audits.clear()
+
+
+@cache
+def _insert_events() -> Any:
+    table = cast(Table, PaymentEvent.__table__)
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
 def open_payment(
     session: Session,
     payment: Payment,
@@ -149,39 +219,33 @@ def open_payment(
     actor: str,
     reason: str,
     timeline: list[PaymentEvent] | None = None,
+    rows: TimelineRows | None = None,
 ) -> Payment:
     """Insert a new payment in ``quote_issued`` with its first timeline event.
 
-    The payment row is flushed here (a duplicate quote fails at once); its
-    event and audit row are added for the transaction's next flush, so a
-    caller that moves the payment on at once (intake) writes them in the
-    same INSERTs as the moves' rows. ``timeline``, if given, receives the
-    event (for a caller that answers with the timeline without reading it
-    back).
+    The payment row is flushed here (a duplicate quote fails at once). Its
+    event and audit row go into ``rows`` if given, for the caller to write
+    with the moves that follow (:func:`advance`); else they are written
+    here. ``timeline``, if given, receives the event (for a caller that
+    answers with the timeline without reading it back).
     """
     payment.status = PaymentStatus.QUOTE_ISSUED
     payment.version = 1
-    event = PaymentEvent(
-        payment_id=payment.id,
-        from_status=None,
-        to_status=PaymentStatus.QUOTE_ISSUED,
-        reason=reason,
-        actor=actor,
-        version=1,
-    )
+    batch = rows if rows is not None else TimelineRows()
     with atomic(session):
         session.add(payment)
         session.flush()
-        session.add(event)
-        session.add(
-            entry(
-                actor=actor,
-                action="payment.open",
-                subject_type="payment",
-                subject_id=payment.id,
-                data={"to": PaymentStatus.QUOTE_ISSUED.value, "reason": reason},
-            )
+        event = batch.event(
+            payment.id, None, PaymentStatus.QUOTE_ISSUED, reason=reason, actor=actor, version=1
         )
+        batch.audit(
+            actor=actor,
+            action="payment.open",
+            payment_id=payment.id,
+            data={"to": PaymentStatus.QUOTE_ISSUED.value, "reason": reason},
+        )
+        if rows is None:
+            batch.write(session)
     if timeline is not None:
         timeline.append(event)
     return payment
@@ -205,6 +269,7 @@ def advance(
     timeline: list[PaymentEvent] | None = None,
     inserted: Payment | None = None,
     payer_locked: bool = False,
+    rows: TimelineRows | None = None,
 ) -> Payment:
     """Make several moves in a row, as one: each allowed by the table, or none made.
 
@@ -217,7 +282,9 @@ def advance(
     (:func:`open_payment`); no other transaction can see that row yet, so
     it is neither locked nor read again, and its TDS is not looked for.
     ``payer_locked``: the caller's transaction holds the payer's row lock
-    (intake), which the TDS hook would otherwise take.
+    (intake), which the TDS hook would otherwise take. ``rows``: rows the
+    caller gathered in this transaction (:func:`open_payment`'s), written
+    with the moves' own.
     """
     if not steps:
         raise IllegalTransition("advance needs at least one step")
@@ -253,40 +320,33 @@ def advance(
             moves.append((current, target))
             current = target
         version = payment.version
+        batch = rows if rows is not None else TimelineRows()
         events: list[PaymentEvent] = []
         for step, (before, after) in zip(steps, moves, strict=True):
             version += 1
             who = step.actor or actor
             events.append(
-                PaymentEvent(
-                    payment_id=payment_id,
-                    from_status=before,
-                    to_status=after,
-                    reason=step.reason,
-                    actor=who,
-                    version=version,
+                batch.event(
+                    payment_id, before, after, reason=step.reason, actor=who, version=version
                 )
             )
-            session.add(
-                entry(
-                    actor=who,
-                    action="payment.transition",
-                    subject_type="payment",
-                    subject_id=payment_id,
-                    data={
-                        "from": before.value,
-                        "to": after.value,
-                        "reason": step.reason,
-                        "version": version,
-                        "journal_entry_id": None,
-                    },
-                )
+            batch.audit(
+                actor=who,
+                action="payment.transition",
+                payment_id=payment_id,
+                data={
+                    "from": before.value,
+                    "to": after.value,
+                    "reason": step.reason,
+                    "version": version,
+                    "journal_entry_id": None,
+                },
             )
-        session.add_all(events)
         payment.status = current
         payment.status_reason = steps[-1].reason
         payment.version = version
         session.flush()
+        batch.write(session)
         for before, after in moves:
             after_transition(
                 session,

@@ -33,12 +33,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wallet.audit import entry
+from wallet.audit import entry, row_values
 from wallet.compliance.sanctions import SanctionsHit, normalise_vpa, screen_counterparties
+from wallet.db.base import utcnow
 from wallet.db.models import Payment, User, UserStatus
 from wallet.risk.aml import AmlFlag, check_fan_in, check_rapid_spend, check_structuring
 from wallet.risk.cases import raise_case
@@ -209,6 +211,7 @@ def _record(
     user: User,
     amount_paise: int,
     now: datetime,
+    audit_rows: list[dict[str, Any]] | None = None,
 ) -> None:
     if subject_type == "payment":
         session.add(
@@ -220,22 +223,20 @@ def _record(
                 assessed_at=now,
             )
         )
-    # Not flushed here: the rows go out with the caller's next writes (intake's
-    # audit rows then share one multi-row INSERT).
-    session.add(
-        entry(
-            actor="system:risk",
-            action=f"risk.{subject_type}.{decision.decision.value}",
-            subject_type=subject_type,
-            subject_id=subject_id,
-            data={
-                "user_id": user.id,
-                "amount_paise": amount_paise,
-                "score": decision.score,
-                "reasons": list(decision.reasons),
-            },
-        )
-    )
+    # Not flushed here: the rows go out with the caller's next writes; a caller
+    # that gathers its audit rows (intake) takes this one into its INSERT.
+    action = f"risk.{subject_type}.{decision.decision.value}"
+    data = {
+        "user_id": user.id,
+        "amount_paise": amount_paise,
+        "score": decision.score,
+        "reasons": list(decision.reasons),
+    }
+    about = {"actor": "system:risk", "action": action, "subject_type": subject_type}
+    if audit_rows is not None:
+        audit_rows.append(row_values(**about, subject_id=subject_id, data=data, at=utcnow()))
+    else:
+        session.add(entry(**about, subject_id=subject_id, data=data))
 
 
 def assess_payment(
@@ -253,6 +254,7 @@ def assess_payment(
     config: RiskConfig | None = None,
     new_payment: bool = False,
     limits_last: bool = False,
+    audit_rows: list[dict[str, Any]] | None = None,
 ) -> RiskDecision:
     """Decide whether ``user`` may pay ``amount_inr_paise`` to ``payee_vpa`` in ``asset``.
 
@@ -273,6 +275,10 @@ def assess_payment(
     payment in flight queues on them; taken last, they are held for one
     statement and the commit rather than for the rest of the payment.
     The decision returned assumes the limits pass.
+
+    ``audit_rows``: the decision's audit row is appended there (as
+    :func:`wallet.audit.row_values`) for the caller to insert with its own,
+    instead of being added to the session.
     """
     amount = check_amount(amount_inr_paise)
     cfg = config or RiskConfig()
@@ -311,6 +317,7 @@ def assess_payment(
         user=user,
         amount_paise=amount,
         now=now,
+        audit_rows=audit_rows,
     )
     return decision
 
