@@ -43,18 +43,18 @@ ONE_SOL = 1_000_000_000
 # Statements for one custodial payment through the API (see the module docstring), 79
 # before the intake work of issue 11, 40 after session 4, 27 after session 5:
 #   auth 1 (the token joined to its user) · idempotency claim 1 (an upsert) ·
-#   the payment's transaction 19: the quote and its payer locked with the payee's merchant
+#   the payment's transaction 18: the quote and its payer locked with the payee's merchant
 #   in one read (the existing-payment read only for a quote already accepted), ledger hold
-#   (4: account, balance lock, the hold inserted with no read first, balance), payment
-#   opened with the quote accepted (2), sanctions and AML reads (3, fan-in in one),
-#   quote_issued → awaiting_funds → detected → confirmed as one move of the row this
-#   transaction inserted (no re-read): every event in one INSERT, every audit row in one
-#   with the risk decision's, and the decision (4), the TDS record (2: the payer is
-#   already locked and a new payment has no record to find), the limit reservation and
-#   every counter in one upsert (2, the payment's last writes), the stored response (1).
-#   No savepoints: the transaction rolls back whole on any error (wallet.db.atomic). The
-#   answer is built from the rows written.
-MAX_STATEMENTS = 21
+#   (4: account, balance lock, the hold inserted with no read first, balance), sanctions
+#   and AML reads (3, fan-in in one; they leave out the payment they judge, so it is not
+#   written yet), then the payment inserted once in its final state (quote_issued →
+#   awaiting_funds → detected → confirmed) with the quote accepted, the risk decision,
+#   every event in one INSERT and every audit row in another (5), the TDS record (2: the
+#   payer is already locked and a new payment has no record to find), the limit
+#   reservation and every counter in one upsert (2, the payment's last writes), the
+#   stored response (1). No savepoints: the transaction rolls back whole on any error
+#   (wallet.db.atomic). The answer is built from the rows written.
+MAX_STATEMENTS = 20
 # Transactions committed: the auth's, the claim's, and the payment's with its response.
 MAX_COMMITS = 3
 

@@ -310,7 +310,7 @@ def open_payment_for_quote(
             quote.amount_minor,
             ref=hold_ref(payment.id),
         )
-    quote.status = QuoteStatus.ACCEPTED  # flushed with the payment's insert
+    quote.status = QuoteStatus.ACCEPTED  # written with the payment's insert
     open_payment(
         session,
         payment,
@@ -323,9 +323,10 @@ def open_payment_for_quote(
         # Same transaction as the payment: a link already used (or expired)
         # refuses with ``link_unavailable`` and nothing above is kept.
         consume_link(session, quote.merchant_link_id, payment.id, now=now)
-    # The payment row is flushed (the risk reads count it); the decision's audit row
-    # joins the payment's own, written with its moves below. No risk read looks at
-    # events or audit rows.
+    # The payment is inserted by its move below, in its final state, with the rows of
+    # its events and audit trail (the decision's audit row joins them). No risk read
+    # needs it: the AML reads leave out the payment they judge, and none looks at
+    # events or audit rows. Autoflush would insert it here, to update it after.
     with session.no_autoflush:
         decision = assess_payment(
             session,

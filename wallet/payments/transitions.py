@@ -51,11 +51,16 @@ def lock_payment(session: Session, payment_id: str) -> Payment:
 
 
 def _own_insert(session: Session, inserted: Payment | None, payment_id: str) -> Payment | None:
-    """``inserted`` if it is still this session's row for ``payment_id`` (a rolled-back
-    savepoint would have made it transient again), else None."""
+    """``inserted`` if it is still this session's row for ``payment_id``, flushed or about
+    to be (a rolled-back savepoint would have made it transient again), else None."""
     if inserted is None:
         return None
-    if inserted.id != payment_id or not inspect(inserted).persistent or inserted not in session:
+    state = inspect(inserted)
+    if (
+        inserted.id != payment_id
+        or not (state.persistent or state.pending)
+        or inserted not in session
+    ):
         raise ValueError(f"payment {payment_id!r} was not inserted in this transaction")
     return inserted
 
@@ -223,29 +228,32 @@ def open_payment(
 ) -> Payment:
     """Insert a new payment in ``quote_issued`` with its first timeline event.
 
-    The payment row is flushed here (a duplicate quote fails at once). Its
-    event and audit row go into ``rows`` if given, for the caller to write
-    with the moves that follow (:func:`advance`); else they are written
-    here. ``timeline``, if given, receives the event (for a caller that
-    answers with the timeline without reading it back).
+    Without ``rows`` the payment row is flushed here (a duplicate quote
+    fails at once) and its event and audit row written. With ``rows`` the
+    caller moves the payment on in this transaction (:func:`advance`): the
+    row is added but not flushed, so it is inserted once, in its final
+    state, by the move, and the event and audit row wait in ``rows`` for
+    the move's INSERTs. ``timeline``, if given, receives the event (for a
+    caller that answers with the timeline without reading it back).
     """
     payment.status = PaymentStatus.QUOTE_ISSUED
     payment.version = 1
     batch = rows if rows is not None else TimelineRows()
-    with atomic(session):
-        session.add(payment)
-        session.flush()
-        event = batch.event(
-            payment.id, None, PaymentStatus.QUOTE_ISSUED, reason=reason, actor=actor, version=1
-        )
-        batch.audit(
-            actor=actor,
-            action="payment.open",
-            payment_id=payment.id,
-            data={"to": PaymentStatus.QUOTE_ISSUED.value, "reason": reason},
-        )
-        if rows is None:
-            batch.write(session)
+    session.add(payment)
+    if rows is None:
+        with atomic(session):
+            session.flush()
+    event = batch.event(
+        payment.id, None, PaymentStatus.QUOTE_ISSUED, reason=reason, actor=actor, version=1
+    )
+    batch.audit(
+        actor=actor,
+        action="payment.open",
+        payment_id=payment.id,
+        data={"to": PaymentStatus.QUOTE_ISSUED.value, "reason": reason},
+    )
+    if rows is None:
+        batch.write(session)
     if timeline is not None:
         timeline.append(event)
     return payment
@@ -278,9 +286,10 @@ def advance(
     under one row lock, as one atomic block, with the payment updated once.
     No ledger postings: a step that moves money goes through
     :func:`transition`. ``timeline``, if given, receives the events written.
-    ``inserted``: the payment as the caller's own transaction inserted it
-    (:func:`open_payment`); no other transaction can see that row yet, so
-    it is neither locked nor read again, and its TDS is not looked for.
+    ``inserted``: the payment as the caller's own transaction inserted it or
+    added it to be inserted (:func:`open_payment`); no other transaction
+    can see that row yet, so it is neither locked nor read again, and its
+    TDS is not looked for.
     ``payer_locked``: the caller's transaction holds the payer's row lock
     (intake), which the TDS hook would otherwise take. ``rows``: rows the
     caller gathered in this transaction (:func:`open_payment`'s), written
