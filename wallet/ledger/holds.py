@@ -11,14 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from wallet.db.atomic import atomic
 from wallet.db.base import utcnow
-from wallet.db.models.ledger import HoldStatus, JournalEntry, LedgerAccount, LedgerHold
+from wallet.db.models.ledger import (
+    HoldStatus,
+    JournalEntry,
+    LedgerAccount,
+    LedgerBalance,
+    LedgerHold,
+)
 from wallet.db.upsert import dialect_name, insert_for
 from wallet.errors import (
     EntryConflict,
@@ -76,9 +83,32 @@ def place_hold(
             raise InsufficientFunds(
                 f"{spec.code} has {available(row)} available, the hold needs {amount}"
             )
-        row.held += amount
-        session.flush()
+        _add_held(session, row, amount)
         return hold
+
+
+def _add_held(session: Session, row: LedgerBalance, amount: int) -> None:
+    """``held += amount`` on the locked balance row: one UPDATE, without a flush.
+
+    The sum is made here, not in SQL: SQLite keeps minor units as text and
+    would add them as floats. The row is locked, so the value it read is
+    current. The loaded row is given the new values as its committed state,
+    so the ORM neither writes them again nor sees a change.
+    """
+    now, held = utcnow(), row.held + amount
+    session.execute(_set_held(), {"b_id": row.account_id, "b_held": held, "b_at": now})
+    set_committed_value(row, "held", held)
+    set_committed_value(row, "updated_at", now)
+
+
+@cache
+def _set_held() -> Any:
+    table = cast(Table, LedgerBalance.__table__)
+    return (
+        update(table)
+        .where(table.c.account_id == bindparam("b_id"))
+        .values(held=bindparam("b_held"), updated_at=bindparam("b_at"))
+    )
 
 
 def _insert_new(
@@ -86,25 +116,34 @@ def _insert_new(
 ) -> LedgerHold | None:
     """``INSERT … ON CONFLICT (ref) DO NOTHING RETURNING``: the new hold, or None if
     ``ref`` is taken (a concurrent twin makes this wait for its outcome)."""
-    return session.scalars(
+    values = session.execute(
         _hold_insert(dialect_name(session)),
         {"b_ref": ref, "b_account": account_id, "b_asset": asset, "b_amount": amount},
     ).one_or_none()
+    if values is None:
+        return None
+    # The row as inserted, made this session's persistent object without a read.
+    hold = LedgerHold(**values._asdict())
+    make_transient_to_detached(hold)
+    session.add(hold)
+    return hold
 
 
 @cache
 def _hold_insert(dialect: str) -> Any:
-    """Built once per dialect: every custodial payment places a hold."""
+    """Built once per dialect, on the table (the ORM would copy an entity's statement on
+    every execution): every custodial payment places a hold."""
+    table = cast(Table, LedgerHold.__table__)
     return (
-        insert_for(dialect)(LedgerHold)
+        insert_for(dialect)(table)
         .values(
             ref=bindparam("b_ref"),
             account_id=bindparam("b_account"),
             asset=bindparam("b_asset"),
             amount=bindparam("b_amount"),
         )
-        .on_conflict_do_nothing(index_elements=[LedgerHold.ref])
-        .returning(LedgerHold)
+        .on_conflict_do_nothing(index_elements=[table.c.ref])
+        .returning(*table.c)
     )
 
 
