@@ -21,8 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, select
+from sqlalchemy import Select, bindparam, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from wallet.compliance.config import TaxConfig
@@ -34,6 +35,7 @@ from wallet.compliance.periods import (
     tds_due_date,
 )
 from wallet.db.models import User
+from wallet.db.rows import adopt, table_of
 from wallet.errors import InvalidAmount
 from wallet.money import Rounding, divide
 from wallet.risk.models import KycProfile
@@ -146,22 +148,30 @@ def record_tds(
         if existing is not None:
             return existing
     calc = tds_for(session, user, consideration_paise, now, config=config)
-    row = TdsRecord(
-        payment_id=payment_id,
-        user_id=user.id,
-        pan=calc.pan,
-        financial_year=calc.financial_year,
-        consideration_paise=calc.consideration_paise,
-        aggregate_before_paise=calc.aggregate_before_paise,
-        threshold_paise=calc.threshold_paise,
-        rate_bps=calc.rate_bps,
-        tds_paise=calc.tds_paise,
-        basis=calc.basis,
-        deducted_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row
+    values = session.execute(
+        _insert_record(),
+        {
+            "payment_id": payment_id,
+            "user_id": user.id,
+            "pan": calc.pan,
+            "financial_year": calc.financial_year,
+            "consideration_paise": calc.consideration_paise,
+            "aggregate_before_paise": calc.aggregate_before_paise,
+            "threshold_paise": calc.threshold_paise,
+            "rate_bps": calc.rate_bps,
+            "tds_paise": calc.tds_paise,
+            "basis": calc.basis,
+            "deducted_at": now,
+        },
+    ).one()
+    return adopt(session, TdsRecord, values._asdict())
+
+
+@cache
+def _insert_record() -> Any:
+    """Built once on the table (every payment records its TDS; see :mod:`wallet.db.rows`)."""
+    table = table_of(TdsRecord)
+    return insert(table).returning(*table.c)
 
 
 @dataclass(frozen=True)

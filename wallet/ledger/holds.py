@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from wallet.db.atomic import atomic
@@ -26,6 +26,7 @@ from wallet.db.models.ledger import (
     LedgerBalance,
     LedgerHold,
 )
+from wallet.db.rows import adopt, table_of
 from wallet.db.upsert import dialect_name, insert_for
 from wallet.errors import (
     EntryConflict,
@@ -103,7 +104,7 @@ def _add_held(session: Session, row: LedgerBalance, amount: int) -> None:
 
 @cache
 def _set_held() -> Any:
-    table = cast(Table, LedgerBalance.__table__)
+    table = table_of(LedgerBalance)
     return (
         update(table)
         .where(table.c.account_id == bindparam("b_id"))
@@ -122,18 +123,14 @@ def _insert_new(
     ).one_or_none()
     if values is None:
         return None
-    # The row as inserted, made this session's persistent object without a read.
-    hold = LedgerHold(**values._asdict())
-    make_transient_to_detached(hold)
-    session.add(hold)
-    return hold
+    return adopt(session, LedgerHold, values._asdict())
 
 
 @cache
 def _hold_insert(dialect: str) -> Any:
     """Built once per dialect, on the table (the ORM would copy an entity's statement on
     every execution): every custodial payment places a hold."""
-    table = cast(Table, LedgerHold.__table__)
+    table = table_of(LedgerHold)
     return (
         insert_for(dialect)(table)
         .values(
