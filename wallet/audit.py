@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from wallet.db.models.ops import AuditLog
+from wallet.db.rows import table_of
 
 
 def entry(
@@ -70,7 +71,7 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 @cache
 def _insert_audit() -> Any:
-    table = cast(Table, AuditLog.__table__)
+    table = table_of(AuditLog)
     return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 

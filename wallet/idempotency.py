@@ -25,14 +25,15 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from wallet.db.base import utcnow
 from wallet.db.models.ops import IdempotencyKey
-from wallet.db.upsert import dialect_name, insert_for
+from wallet.db.rows import table_of
+from wallet.db.upsert import dialect_name, insert_unless_taken
 from wallet.errors import IdempotencyInFlight, IdempotencyKeyReused, WalletError
 
 MAX_KEY_LENGTH = 255
@@ -89,18 +90,15 @@ def _insert_claim(session: Session, user_id: int, key: str, request_hash: str) -
 
 @cache
 def _claim_insert(dialect: str) -> Any:
-    """Built once per dialect: statement construction costs more than the round trip.
-    On the table, not the entity: the ORM would annotate (copy) it on every execution."""
-    return (
-        insert_for(dialect)(IdempotencyKey.__table__)
-        .values(
-            user_id=bindparam("b_user"),
-            key=bindparam("b_key"),
-            request_hash=bindparam("b_hash"),
-            created_at=bindparam("b_at"),
-        )
-        .on_conflict_do_nothing(index_elements=[IdempotencyKey.user_id, IdempotencyKey.key])
-        .returning(IdempotencyKey.id)
+    """Built once per dialect: statement construction costs more than the round trip."""
+    return insert_unless_taken(
+        dialect,
+        IdempotencyKey,
+        ["user_id", "key"],
+        user_id=bindparam("b_user"),
+        key=bindparam("b_key"),
+        request_hash=bindparam("b_hash"),
+        created_at=bindparam("b_at"),
     )
 
 
@@ -141,10 +139,10 @@ def claim(
 
 @cache
 def _store_update() -> Any:
-    """Built once, on the table (see :func:`_claim_insert`): every idempotent request
-    ends with it."""
+    """Built once, on the table (the ORM would copy an entity's statement on every
+    execution): every idempotent request ends with it."""
     return (
-        update(cast(Table, IdempotencyKey.__table__))
+        update(table_of(IdempotencyKey))
         .where(
             IdempotencyKey.user_id == bindparam("b_user"), IdempotencyKey.key == bindparam("b_key")
         )

@@ -10,16 +10,40 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 from sqlalchemy.orm import Session, sessionmaker
 
 import wallet.db.all_models  # noqa: F401 - registers every table
 from wallet.db.base import Base
 from wallet.db.migrate import upgrade
 from wallet.db.session import make_engine, make_session_factory
+
+
+@contextmanager
+def own_tables(
+    request: pytest.FixtureRequest, tmp_path: Path, metadata: MetaData
+) -> Iterator[Engine]:
+    """An engine with a test module's own tables, created afresh and dropped after.
+
+    On SQLite (a file in ``tmp_path``) when ``request.param`` is "sqlite",
+    else on the session's PostgreSQL schema.
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'own.db'}"
+    else:
+        url = request.getfixturevalue("pg_schema_url")
+    engine = make_engine(url)
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    try:
+        yield engine
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()
 
 
 @pytest.fixture

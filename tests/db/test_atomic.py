@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import Engine, Integer, String, event, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from tests.db.fixtures import own_tables
 from wallet.db.atomic import PoisonedTransaction, all_or_nothing, atomic, is_all_or_nothing
-from wallet.db.session import make_engine, make_session_factory, transaction
+from wallet.db.session import make_session_factory, transaction
 
 
 class _Base(DeclarativeBase):
@@ -36,16 +37,8 @@ class Refused(Exception):
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'atomic.db'}"
-    else:
-        url = request.getfixturevalue("pg_schema_url")
-    eng = make_engine(url)
-    _Base.metadata.drop_all(eng)
-    _Base.metadata.create_all(eng)
-    yield eng
-    _Base.metadata.drop_all(eng)
-    eng.dispose()
+    with own_tables(request, tmp_path, _Base.metadata) as eng:
+        yield eng
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import Engine, Integer, String, event, insert, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from tests.db.fixtures import own_tables
 from wallet.db.rows import adopt, table_of
-from wallet.db.session import make_engine, make_session_factory, transaction
+from wallet.db.session import make_session_factory, transaction
 
 
 class _Base(DeclarativeBase):
@@ -31,16 +32,8 @@ class Stall(_Base):
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rows.db'}"
-    else:
-        url = request.getfixturevalue("pg_schema_url")
-    eng = make_engine(url)
-    _Base.metadata.drop_all(eng)
-    _Base.metadata.create_all(eng)
-    yield eng
-    _Base.metadata.drop_all(eng)
-    eng.dispose()
+    with own_tables(request, tmp_path, _Base.metadata) as eng:
+        yield eng
 
 
 def test_an_adopted_row_is_persistent_and_clean_without_a_read(engine: Engine) -> None:

@@ -27,7 +27,7 @@ from wallet.db.models.ledger import (
     LedgerHold,
 )
 from wallet.db.rows import adopt, table_of
-from wallet.db.upsert import dialect_name, insert_for
+from wallet.db.upsert import dialect_name, insert_unless_taken
 from wallet.errors import (
     EntryConflict,
     HoldConflict,
@@ -128,19 +128,15 @@ def _insert_new(
 
 @cache
 def _hold_insert(dialect: str) -> Any:
-    """Built once per dialect, on the table (the ORM would copy an entity's statement on
-    every execution): every custodial payment places a hold."""
-    table = table_of(LedgerHold)
-    return (
-        insert_for(dialect)(table)
-        .values(
-            ref=bindparam("b_ref"),
-            account_id=bindparam("b_account"),
-            asset=bindparam("b_asset"),
-            amount=bindparam("b_amount"),
-        )
-        .on_conflict_do_nothing(index_elements=[table.c.ref])
-        .returning(*table.c)
+    """Built once per dialect: every custodial payment places a hold."""
+    return insert_unless_taken(
+        dialect,
+        LedgerHold,
+        ["ref"],
+        ref=bindparam("b_ref"),
+        account_id=bindparam("b_account"),
+        asset=bindparam("b_asset"),
+        amount=bindparam("b_amount"),
     )
 
 

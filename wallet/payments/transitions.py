@@ -22,15 +22,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, insert, inspect, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.orm import Session
 
 from wallet.audit import insert_rows, record, row_values
 from wallet.db.atomic import atomic
 from wallet.db.base import utcnow
 from wallet.db.models.payments import Payment, PaymentEvent
+from wallet.db.rows import table_of
 from wallet.errors import IllegalTransition, PaymentNotFound
 from wallet.ledger.entries import PostingSpec, post_entry
 from wallet.payments.compliance_hooks import after_transition
@@ -213,7 +214,7 @@ class TimelineRows:
 
 @cache
 def _insert_events() -> Any:
-    table = cast(Table, PaymentEvent.__table__)
+    table = table_of(PaymentEvent)
     return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 

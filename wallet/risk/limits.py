@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from wallet.db.atomic import atomic
 from wallet.db.base import UTCDateTime
-from wallet.db.upsert import dialect_name, insert_for
+from wallet.db.upsert import dialect_name, insert_unless_taken
 from wallet.errors import InvalidAmount
 from wallet.risk.errors import LimitExceeded, ReservationNotFound
 from wallet.risk.models import LimitCounter, LimitReservation, ReservationStatus
@@ -242,20 +242,17 @@ def _ordered(rules: Iterable[LimitRule]) -> Sequence[LimitRule]:
 
 @cache
 def _reservation_insert(dialect: str) -> Any:
-    """Built once per dialect, on the table (the ORM would copy an entity's statement on
-    every execution): every payment reserves its limits."""
-    return (
-        insert_for(dialect)(LimitReservation.__table__)
-        .values(
-            ref=bindparam("b_ref"),
-            user_id=bindparam("b_user"),
-            amount_paise=bindparam("b_amount"),
-            counters=bindparam("b_counters", type_=LimitReservation.counters.type),
-            status=ReservationStatus.RESERVED,
-            created_at=bindparam("b_at"),
-        )
-        .on_conflict_do_nothing(index_elements=[LimitReservation.ref])
-        .returning(LimitReservation.id)
+    """Built once per dialect: every payment reserves its limits."""
+    return insert_unless_taken(
+        dialect,
+        LimitReservation,
+        ["ref"],
+        ref=bindparam("b_ref"),
+        user_id=bindparam("b_user"),
+        amount_paise=bindparam("b_amount"),
+        counters=bindparam("b_counters", type_=LimitReservation.counters.type),
+        status=ReservationStatus.RESERVED,
+        created_at=bindparam("b_at"),
     )
 
 
