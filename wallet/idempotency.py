@@ -139,15 +139,13 @@ def claim(
 
 @cache
 def _store_update() -> Any:
-    """Built once, on the table (the ORM would copy an entity's statement on every
-    execution): every idempotent request ends with it."""
+    """Built once, on the table and its columns (the ORM would copy a statement on an
+    entity's attributes on every execution): every idempotent request ends with it."""
+    table = table_of(IdempotencyKey)
     return (
-        update(table_of(IdempotencyKey))
-        .where(
-            IdempotencyKey.user_id == bindparam("b_user"), IdempotencyKey.key == bindparam("b_key")
-        )
+        update(table)
+        .where(table.c.user_id == bindparam("b_user"), table.c.key == bindparam("b_key"))
         .values(response_status=bindparam("b_status"), response_body=bindparam("b_body"))
-        .execution_options(synchronize_session=False)
     )
 
 

@@ -1,17 +1,20 @@
 """How much SQL one custodial payment costs, pinned, on PostgreSQL.
 
 ``POST /api/v1/payments`` (custodial, with an ``Idempotency-Key``) is the
-intake benchmark's hot path (``bench/intake.py``). Its cost is dominated
-by round trips, so the number of statements is pinned here as an upper
-bound: a change that adds a query to every payment fails this test and has
-to raise the bound on purpose. The count is deterministic (no timing): the
-statements the app's engine sends for one request, after a first payment
-warmed the payer's token and accounts.
+intake benchmark's hot path (``bench/intake.py``). Each statement costs a
+round trip and, through SQLAlchemy, more CPU than PostgreSQL spends on it,
+so the number of statements is pinned here as an upper bound: a change
+that adds a query to every payment fails this test and has to raise the
+bound on purpose. The count is deterministic (no timing): the statements
+the app's engine sends for one request, after a first payment warmed the
+payer's token and accounts.
 
-The same request is checked for what the statements must still do: one
-hold, four timeline events with their audit rows, the risk decision and
-limit reservation, the TDS record, the stored idempotent response.
-"""
+Every statement is also built once: the second payment executes only
+statement objects the first one did (building a statement cost more CPU
+than sending it). The same request is checked for what the statements
+must still do: one hold, four timeline events with their audit rows, the
+risk decision and limit reservation, the TDS record, the stored
+idempotent response."""
 
 from __future__ import annotations
 
@@ -84,6 +87,10 @@ def test_a_custodial_payment_stays_within_its_statement_budget(pg_pay_app: Flask
 
     statements: list[str] = []
     commits: list[int] = []
+    built: list[list[int]] = []  # per payment: the statement objects executed
+
+    def remember(_conn: Any, clause: Any, *_args: Any) -> None:
+        built[-1].append(id(clause))
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(" ".join(statement.split())[:120])
@@ -97,8 +104,10 @@ def test_a_custodial_payment_stays_within_its_statement_budget(pg_pay_app: Flask
         assert quote.status_code == 201, quote.get_data(as_text=True)
         statements.clear()
         commits.clear()
+        built.append([])
         event.listen(engine, "before_cursor_execute", count)
         event.listen(engine, "commit", count_commit)
+        event.listen(engine, "before_execute", remember)
         try:
             return client.post(
                 "/api/v1/payments",
@@ -108,6 +117,7 @@ def test_a_custodial_payment_stays_within_its_statement_budget(pg_pay_app: Flask
         finally:
             event.remove(engine, "before_cursor_execute", count)
             event.remove(engine, "commit", count_commit)
+            event.remove(engine, "before_execute", remember)
 
     engine = pg_pay_app.extensions["engine"]
     assert pay(uuid.uuid4().hex).status_code == 201  # warms the token stamp and the accounts
@@ -117,6 +127,10 @@ def test_a_custodial_payment_stays_within_its_statement_budget(pg_pay_app: Flask
     assert len(statements) <= MAX_STATEMENTS, "\n".join(statements)
     assert not [s for s in statements if "SAVEPOINT" in s.upper()], "\n".join(statements)
     assert len(commits) <= MAX_COMMITS, commits
+    # Built once: building a statement costs more CPU than sending it, so every statement
+    # object the second payment executed is one the first executed too (a statement built
+    # per call, or an entity's DML the ORM copies per execution, is a new object).
+    assert built[1] and set(built[1]) <= set(built[0]), "\n".join(statements)
     # The stored response is the last statement of the payment's own transaction, and
     # the limits (whose shared counter rows every payment queues on) the write before it.
     work = statements[: commits[-1]]
