@@ -7,6 +7,7 @@ sees no change in it, and writes a later change as an UPDATE of that row.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tests.db.fixtures import own_tables
 from wallet.db.rows import adopt, table_of
-from wallet.db.session import make_session_factory, transaction
+from wallet.db.session import make_engine, make_session_factory, transaction
 
 
 class _Base(DeclarativeBase):
@@ -55,3 +56,24 @@ def test_an_adopted_row_is_persistent_and_clean_without_a_read(engine: Engine) -
     with make_session_factory(engine)() as session:
         rows = session.execute(select(Stall.id, Stall.name, Stall.paid)).all()
         assert [tuple(r) for r in rows] == [(stall.id, "chai", 250)]  # one row, updated
+
+
+def test_a_row_under_a_rolled_back_rows_id_replaces_the_stale_object(tmp_path: Path) -> None:
+    """SQLite gives a rolled-back row's id to the next insert: the new row is adopted."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'reuse.db'}")
+    _Base.metadata.create_all(engine)
+    table = table_of(Stall)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            with contextlib.suppress(RuntimeError), session.begin_nested():
+                values = session.execute(insert(table).returning(*table.c), {"name": "gone"})
+                gone = adopt(session, Stall, values.one()._asdict())  # still referenced below
+                raise RuntimeError("refused: the savepoint rolls back")
+            values = session.execute(insert(table).returning(*table.c), {"name": "kept"}).one()
+            stall = adopt(session, Stall, values._asdict())
+            assert stall.id == gone.id  # the id was reused
+            assert session.get(Stall, stall.id) is stall and stall.name == "kept"
+        with make_session_factory(engine)() as session:
+            assert session.scalars(select(Stall.name)).all() == ["kept"]
+    finally:
+        engine.dispose()

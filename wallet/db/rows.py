@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 T = TypeVar("T")
@@ -28,7 +28,18 @@ def adopt(session: Session, model: type[T], values: Mapping[str, Any]) -> T:
     """The row ``values`` (every column, as ``RETURNING`` gave them) as a persistent
     ``model`` of ``session``, without SQL. The row must exist in the session's
     transaction (it was just written there)."""
-    row = model(**values)
+    return attach_written(session, model(**values))
+
+
+def attach_written(session: Session, row: T) -> T:
+    """Attach ``row``, built with the values just written for it, as if it were loaded.
+
+    SQLite reuses the id of a rolled-back row, so an object the session
+    still holds under that id is stale: it is dropped first.
+    """
     make_transient_to_detached(row)
+    stale = session.identity_map.get(inspect(row).key)
+    if stale is not None and stale is not row:
+        session.expunge(stale)
     session.add(row)
     return row

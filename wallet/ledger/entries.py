@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm import Session
 
 from wallet.db.base import utcnow
 from wallet.db.models.ledger import JournalEntry, LedgerAccount, Posting
+from wallet.db.rows import attach_written
 from wallet.errors import (
     EntryConflict,
     InsufficientFunds,
@@ -156,7 +156,7 @@ def _outcome(
     """The new entry, a replayed one, or the refusal; under the row locks."""
     if entry_id is not None:
         entry = JournalEntry(id=entry_id, kind=kind, ref=ref, memo=memo, created_at=now)
-        return _as_persistent(session, entry)
+        return attach_written(session, entry)  # written with Core: attached without SQL
     # Nothing was written. Looked up under the locks: a concurrent twin that
     # held them has committed, so a retried entry is found and replayed,
     # even if posting it again would overdraw.
@@ -168,17 +168,6 @@ def _outcome(
         raise InsufficientFunds(refusal)
     # Same (kind, ref) committed by a transaction that locked other rows.
     raise EntryConflict(f"entry {kind}/{ref} was posted concurrently")
-
-
-def _as_persistent(session: Session, entry: JournalEntry) -> JournalEntry:
-    """Attach an entry written with Core to the session, as if loaded (no SQL)."""
-    make_transient_to_detached(entry)
-    # SQLite reuses the id of a rolled-back row; drop any stale object under it.
-    stale = session.identity_map.get(identity_key(JournalEntry, entry.id))
-    if stale is not None:
-        session.expunge(stale)
-    session.add(entry)
-    return entry
 
 
 def post_entry(
