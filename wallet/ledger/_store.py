@@ -6,15 +6,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from wallet.db.base import MinorUnits, UTCDateTime
 from wallet.db.models.ledger import JournalEntry, LedgerAccount, LedgerBalance, Posting
+from wallet.db.rows import table_of
 from wallet.ledger.accounts import AccountSpec
 
 
@@ -154,10 +155,10 @@ def overdraft(locked: Mapping[str, LockedBalance], changes: Iterable[Change]) ->
     return None
 
 
-_ACCOUNTS = cast(Table, LedgerAccount.__table__)
-_BALANCES = cast(Table, LedgerBalance.__table__)
-_ENTRIES = cast(Table, JournalEntry.__table__)
-_POSTINGS = cast(Table, Posting.__table__)
+_ACCOUNTS = table_of(LedgerAccount)
+_BALANCES = table_of(LedgerBalance)
+_ENTRIES = table_of(JournalEntry)
+_POSTINGS = table_of(Posting)
 
 _LOCK_COLUMNS = ("account_id", "code", "balance", "held", "normal_sign", "may_go_negative")
 

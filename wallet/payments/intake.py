@@ -93,6 +93,10 @@ def _active_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise WalletError(f"no user {user_id}", code="user_not_found")
+    return _refuse_frozen(user)
+
+
+def _refuse_frozen(user: User) -> User:
     if user.status is UserStatus.FROZEN:
         raise AccountFrozen("this account is frozen: no new payments")
     return user
@@ -189,9 +193,7 @@ def _lock_quote_and_payer(
         _active_user(session, user_id)  # a missing or frozen payer says so first
         raise QuoteNotFound(f"no quote {quote_id!r}")
     quote, user, merchant = row
-    if user.status is UserStatus.FROZEN:
-        raise AccountFrozen("this account is frozen: no new payments")
-    return quote, user, merchant
+    return quote, _refuse_frozen(user), merchant
 
 
 @dataclass
