@@ -6,7 +6,8 @@ is measured is the per-entry cost, not lock contention). Three variants
 run in the same fresh schema, interleaved round by round with the order
 rotated, each for the same time with the same number of connections:
 
-- ``post_entry``: ``wallet.ledger.post_entry`` from Python threads, one
+- ``post_entry``: ``wallet.ledger.post_entry`` from as many Python
+  processes (not threads: pgbench's clients do not share a GIL), one
   SQLAlchemy/psycopg connection each, the deferred balance trigger on;
 - ``raw, no trigger`` (the baseline): pgbench running the same rows as
   plain SQL (the entry, its two postings, the two balance updates) with
@@ -17,7 +18,9 @@ rotated, each for the same time with the same number of connections:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import queue
 import re
 import shutil
 import subprocess
@@ -27,6 +30,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, event, text
@@ -36,6 +40,7 @@ from bench.core import BenchResult, Figure, Stopwatch, fmt, median, scratch_sche
 TARGET_RATIO = 0.30
 ASSET = "USDC"
 AMOUNT = 100
+START_TIMEOUT_S = 120.0  # a spawned client's imports and first entry
 TRIGGERS = (("postings", "postings_balanced"), ("journal_entries", "journal_entries_balanced"))
 
 RAW_SCRIPT = """\
@@ -88,41 +93,71 @@ def _set_triggers(engine: Engine, enabled: bool) -> None:
             conn.execute(text(f"ALTER TABLE {table} {verb} TRIGGER {trigger}"))
 
 
-def _post_entries(engine: Engine, clients: int, seconds: float, tag: str) -> int:
-    """Run ``clients`` threads posting entries for ``seconds``; entries committed."""
-    from wallet.db.session import make_session_factory, transaction
+def _post_entries(url: str, clients: int, seconds: float, tag: str) -> int:
+    """Run ``clients`` processes posting entries for ``seconds``; entries committed.
+
+    Processes, not threads: pgbench runs its clients side by side on both
+    cores, and Python threads would queue behind one GIL, so the ratio would
+    measure the interpreter lock and move with the machine's mix of Python
+    and C speed. Each process opens its own connection and posts one entry
+    before the start (imports, mapper set-up, the first prepared statements),
+    and all start together.
+    """
+    ctx = multiprocessing.get_context("spawn")  # no inherited pool connections
+    start = ctx.Barrier(clients + 1)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_client, args=(url, c, seconds, tag, start, results), daemon=True)
+        for c in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        start.wait(timeout=START_TIMEOUT_S)
+        outcomes = [results.get(timeout=seconds + START_TIMEOUT_S) for _ in procs]
+    except (threading.BrokenBarrierError, queue.Empty) as exc:
+        raise RuntimeError(f"a post_entry client did not start or finish: {exc!r}") from exc
+    finally:
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+    errors = [error for _n, error in outcomes if error]
+    if errors:  # a failing benchmark must not pass
+        raise RuntimeError(f"post_entry failed during the benchmark: {errors[0]}")
+    return sum(n for n, _error in outcomes)
+
+
+def _client(url: str, client: int, seconds: float, tag: str, start: Any, results: Any) -> None:
+    """One benchmark client (a spawned process): post until the deadline, report the count."""
+    from wallet.db.session import make_engine, make_session_factory, transaction
     from wallet.ledger import post_entry
 
+    engine = make_engine(url, pool_size=1, max_overflow=0)
     factory = make_session_factory(engine)
-    done = [0] * clients
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(clients + 1)
-    deadline = [0.0]
-
-    def work(client: int) -> None:
-        src, dst = _codes(client)
-        legs = [(src, ASSET, AMOUNT), (dst, ASSET, -AMOUNT)]
-        n = 0
-        barrier.wait()
-        try:
-            while time.perf_counter() < deadline[0]:
-                with transaction(factory) as session:
-                    post_entry(session, legs, kind="bench.ledger", ref=f"{tag}-{client}-{n}")
-                n += 1
-        except BaseException as exc:  # surfaced below: a failing benchmark must not pass
-            errors.append(exc)
-        done[client] = n
-
-    threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in range(clients)]
-    for t in threads:
-        t.start()
-    deadline[0] = time.perf_counter() + seconds
-    barrier.wait()
-    for t in threads:
-        t.join(seconds + 60)
-    if errors:
-        raise RuntimeError(f"post_entry failed during the benchmark: {errors[0]!r}")
-    return sum(done)
+    src, dst = _codes(client)
+    legs = [(src, ASSET, AMOUNT), (dst, ASSET, -AMOUNT)]
+    n, error = 0, ""
+    try:
+        with transaction(factory) as session:
+            post_entry(session, legs, kind="bench.ledger", ref=f"{tag}-{client}-warm")
+    except Exception as exc:
+        error = repr(exc)
+    try:
+        start.wait(timeout=START_TIMEOUT_S)
+    except threading.BrokenBarrierError:
+        error = error or "the start barrier broke"
+    deadline = time.perf_counter() + seconds
+    try:
+        while not error and time.perf_counter() < deadline:
+            with transaction(factory) as session:
+                post_entry(session, legs, kind="bench.ledger", ref=f"{tag}-{client}-{n}")
+            n += 1
+    except Exception as exc:
+        error = repr(exc)
+    finally:
+        engine.dispose()
+    results.put((n, error))
 
 
 def _pgbench(schema: str, script: Path, clients: int, seconds: float, base: int) -> float:
@@ -205,7 +240,7 @@ def run(scale: LedgerScale | None = None, plots_dir: Path | None = None) -> Benc
     with scratch_schema("ledger") as (schema, url), tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "raw_entry.sql"
         script.write_text(RAW_SCRIPT)
-        engine = make_engine(url, pool_size=scale.clients + 2, max_overflow=0)
+        engine = make_engine(url, pool_size=2, max_overflow=0)  # set-up only: clients connect alone
         try:
             base = _open_accounts(engine, scale.clients)
             variants = ["post_entry", "raw_no_trigger", "raw_trigger"]
@@ -213,7 +248,7 @@ def run(scale: LedgerScale | None = None, plots_dir: Path | None = None) -> Benc
                 row: dict[str, float] = {}
                 for v in variants[r % 3 :] + variants[: r % 3]:  # rotate the order
                     if v == "post_entry":
-                        n = _post_entries(engine, scale.clients, scale.seconds, f"r{r}")
+                        n = _post_entries(url, scale.clients, scale.seconds, f"r{r}")
                         row[v] = 2 * n / scale.seconds
                     else:
                         _set_triggers(engine, v == "raw_trigger")
@@ -286,9 +321,8 @@ def run(scale: LedgerScale | None = None, plots_dir: Path | None = None) -> Benc
             "the codes, lock the balances, check overdraft, write entry, postings and "
             "balances) plus the transaction's own round trips (pool pre-ping, BEGIN, "
             f"COMMIT), and {cpu_ms:.2f} ms of client CPU per entry, most of it the "
-            "session, pool, transaction and driver rather than the ledger code; the four "
-            "Python threads share one GIL, on a 2-core machine where the client, "
-            "PostgreSQL and pgbench share the cores. "
+            "session, pool, transaction and driver rather than the ledger code, on a "
+            "2-core machine where the client processes and PostgreSQL share the cores. "
             "pyinstrument, single thread:\n\n```\n" + profile + "\n```"
         )
     if plots_dir is not None:
