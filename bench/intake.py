@@ -615,13 +615,21 @@ def _ladder(
     return best
 
 
-def instructions_per_request(engine: Engine, url: str, var: Path, n: int) -> dict[str, float]:
-    """Python instructions per floor request and per custodial payment (callgrind).
+# What is counted besides the floor: the API's fixed cost alone, then the payment.
+INSTRUCTION_KINDS = (
+    ("read", "an authenticated read (token check, one list query)"),
+    ("payment", "a custodial payment"),
+)
 
-    Both kinds are counted at once (one child each, on the 2 cores), each
-    over ``n`` requests after a warm-up. The payments are paid by payers of
-    their own, on copies of a quote the quotes phase priced, valid long
-    enough for a child's start under valgrind. Empty without valgrind.
+
+def instructions_per_request(engine: Engine, url: str, var: Path, n: int) -> dict[str, float]:
+    """Python instructions per floor request, authenticated read and custodial payment.
+
+    Counted by callgrind, every kind at once (a child each, on the 2
+    cores), each over ``n`` requests after a warm-up. The payments are paid
+    by payers of their own, on copies of a quote the quotes phase priced,
+    valid long enough for a child's start under valgrind; the reads use
+    the same payers' tokens. Empty without valgrind.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -638,9 +646,9 @@ def instructions_per_request(engine: Engine, url: str, var: Path, n: int) -> dic
     for user_id, token in _payers(engine, -(-wanted // PER_USER), prefix="bench-instr"):
         quotes = stock_quotes(engine, str(template), user_id, PER_USER, ttl_s=1800)
         pairs += [(token, q) for q in quotes]
-    base = {"database_url": url, "var_dir": str(var), "n": n}
-    specs = {"floor": {**base, "kind": "floor"}, "payment": {**base, "kind": "payment"}}
-    specs["payment"]["pairs"] = pairs[:wanted]
+    base = {"database_url": url, "var_dir": str(var), "n": n, "pairs": pairs[:wanted]}
+    specs = {"floor": {**base, "kind": "floor"}}
+    specs.update({kind: {**base, "kind": kind} for kind, _what in INSTRUCTION_KINDS})
     with ThreadPoolExecutor(max_workers=len(specs)) as pool:
         counts = {kind: pool.submit(instructions.count, spec) for kind, spec in specs.items()}
         return {kind: future.result() / n for kind, future in counts.items()}
@@ -719,17 +727,18 @@ def _figures(result: BenchResult, ph: Phases, scale: IntakeScale, prof: dict[str
             )
     counted: dict[str, float] = prof.get("instructions", {})
     if counted.get("floor"):
-        result.figures.append(
-            Figure(
-                "Python instructions per request (callgrind), a custodial payment",
-                counted["payment"] / 1e6,
-                counted["floor"] / 1e6,
-                "M",
-                "informational: the host's noise does not move it",
-                None,
-                baseline_label="a floor request's",
+        for kind, what in INSTRUCTION_KINDS:
+            result.figures.append(
+                Figure(
+                    f"Python instructions per request (callgrind), {what}",
+                    counted[kind] / 1e6,
+                    counted["floor"] / 1e6,
+                    "M",
+                    "informational: the host's noise does not move it",
+                    None,
+                    baseline_label="a floor request's",
+                )
             )
-        )
     errors = sum(
         ph.pooled(kind, c).errors() for kind in ("quotes", "payments") for c in scale.connections
     )
@@ -850,10 +859,13 @@ def _instructions_note(prof: dict[str, Any], n: int) -> str:
     return (
         "Python instructions per request (`bench/instructions.py`: callgrind with "
         f"instrumentation on for exactly {n} request{'s' if n != 1 else ''} of each kind after "
-        "a warm-up, the floor "
-        f"and the payment counted at once in two children): a floor request "
-        f"{counted['floor'] / 1e6:.2f} M, a custodial payment {counted['payment'] / 1e6:.2f} M "
-        f"({counted['payment'] / counted['floor']:.1f}×). The count leaves out PostgreSQL and "
+        "a warm-up, every kind counted at once in a child of its own): a floor request "
+        f"{counted['floor'] / 1e6:.2f} M; an authenticated read (`GET /api/v1/auth/tokens`: "
+        f"the token check and one list query) {counted['read'] / 1e6:.2f} M "
+        f"({counted['read'] / counted['floor']:.1f}×); a custodial payment "
+        f"{counted['payment'] / 1e6:.2f} M ({counted['payment'] / counted['floor']:.1f}×). "
+        "The read is the API's fixed cost with no payment logic: what any authenticated "
+        "endpoint pays before its own work. The count leaves out PostgreSQL and "
         "the kernel's side of each round trip; unlike the CPU ladder below, the host's load "
         "does not move it, so it is the figure to compare between runs."
     )

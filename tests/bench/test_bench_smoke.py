@@ -259,10 +259,12 @@ def test_intake_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     ladder = [f for f in result.figures if f.name.startswith("CPU per request in-process")]
     assert len(ladder) == 2 and all(f.value > 0 and (f.baseline or 0) > 0 for f in ladder)
     assert any("× the floor" in note for note in result.notes)
-    # Instructions were counted (valgrind is installed by `make test`): a payment runs more
-    # of them than a floor request.
-    (counted,) = [f for f in result.figures if f.name.startswith("Python instructions")]
-    assert counted.value > (counted.baseline or 0) > 0, result.notes
+    # Instructions were counted (valgrind is installed by `make test`): an authenticated
+    # read runs more of them than a floor request, and a payment more than the read.
+    read, payment = [f for f in result.figures if f.name.startswith("Python instructions")]
+    assert "authenticated read" in read.name and "payment" in payment.name
+    assert payment.value > read.value > (read.baseline or 0) > 0, result.notes
+    assert payment.baseline == read.baseline
     # The payments phase's anatomy: the product's gunicorn and PostgreSQL both did work.
     (anatomy,) = [n for n in result.notes if n.startswith("Where the first payments phase")]
     rows = dict(line.split(" | ")[:2] for line in anatomy.splitlines() if line.startswith("| "))
