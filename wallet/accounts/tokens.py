@@ -98,7 +98,7 @@ def authenticate_token(
     found = session.execute(_token_and_owner(), {"token_hash": hash_token(token)}).one_or_none()
     if found is None:
         return None
-    row, user = found.tuple()
+    row, user = found
     if row.revoked_at is not None:
         return None
     if row.expires_at is not None and row.expires_at <= now:

@@ -426,7 +426,7 @@ def delivery_log(
             .where(WebhookEndpoint.merchant_id == merchant_id)
             .order_by(WebhookDelivery.id.desc())
             .limit(limit)
-        ).tuples()
+        )
     ]
 
 

@@ -86,7 +86,7 @@ def beat(factory: sessionmaker[Session], name: str, started_at: datetime) -> Non
 
 def last_beats(session: Session) -> dict[str, datetime]:
     """Every loop's latest beat."""
-    rows = session.execute(select(WorkerHeartbeat.name, WorkerHeartbeat.beat_at)).tuples()
+    rows = session.execute(select(WorkerHeartbeat.name, WorkerHeartbeat.beat_at))
     return {name: at for name, at in rows}
 
 

@@ -108,9 +108,12 @@ def chains_in_use(session: Session) -> set[str]:
 def in_flight(session: Session, chain: str, addresses: Iterable[str]) -> dict[str, int]:
     """Asset → coins in a block at our ``addresses`` that the ledger has not booked yet."""
     ours = set(addresses)
-    credited = set(
-        session.execute(select(Credit.txid, Credit.idx).where(Credit.chain == chain)).tuples()
-    )
+    credited = {
+        (txid, idx)
+        for txid, idx in session.execute(
+            select(Credit.txid, Credit.idx).where(Credit.chain == chain)
+        )
+    }
     collected = set(
         session.scalars(select(JournalEntry.ref).where(JournalEntry.kind == ledger.KIND_COLLECT))
     )

@@ -368,15 +368,16 @@ def list_payments(
 def recent_events(user_id: int, limit: int = 20) -> list[tuple[PaymentEvent, Payment]]:
     """The latest steps of the caller's payments (the in-app notices)."""
     with unit_of_work() as db:
-        rows = list(
-            db.execute(
+        rows = [
+            (event, payment)
+            for event, payment in db.execute(
                 select(PaymentEvent, Payment)
                 .join(Payment, Payment.id == PaymentEvent.payment_id)
                 .where(Payment.user_id == user_id)
                 .order_by(PaymentEvent.at.desc(), PaymentEvent.id.desc())
                 .limit(limit)
-            ).tuples()
-        )
+            )
+        ]
         db.expunge_all()
     return rows
 
