@@ -101,7 +101,9 @@ def test_deposit_detected_confirmed_credited(
     record_observations(world.factory, detected)
     assert cycle(world, adapter, start).credited == []  # 0-conf never credits
     admin.post("/__sandbox/mine", {"blocks": 1})
-    assert cycle(world, adapter, start).pending == 1
+    waiting = cycle(world, adapter, start)
+    # One confirmation of POLICY's two: it can be credited at the next height, not before.
+    assert (waiting.pending, waiting.confirm_height) == (1, adapter.head().height + 1)
     admin.post("/__sandbox/mine", {"blocks": 1})
     report = cycle(world, adapter, start)
     assert [c.amount_minor for c in report.credited] == [150_000_000]

@@ -135,3 +135,56 @@ def test_a_chain_with_an_open_external_payment_is_ticked_every_pass(
 ) -> None:
     ticks, looks = _ticks_and_looks(monkeypatch, tmp_path, open_payment=True)
     assert ticks == looks + 1  # the first pass, then a tick after every look
+
+
+def test_a_pending_deposit_is_ticked_again_once_its_confirmations_can_be_met(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # Between idle ticks, a chain whose deposit is short of its confirmations costs one
+    # head call a pass, and is ticked when the head reaches the height that confirms it.
+    from tests.settlement.helpers import sqlite_factory
+    from wallet.chains import confirmations
+
+    heights = iter(range(100, 10_000))
+    heads: list[int] = []  # every head the watcher asked for
+    ticks: list[int] = []  # the last head seen at each tick
+    looks: list[str] = []
+
+    class _Head:
+        def __init__(self, height: int) -> None:
+            self.height = height
+
+    class _Chain(_Adapter):
+        def head(self) -> _Head:
+            heads.append(next(heights))
+            return _Head(heads[-1])
+
+    def fake_tick(_factory: Any, chain: str, _adapter: Any, _settings: Any) -> watcher.ChainTick:
+        at = heads[-1] if heads else 0
+        ticks.append(at)
+        if at < 105:  # one deposit, creditable from height 105
+            return watcher.ChainTick(ScanResult(chain, 5, 5, 1, 0, pending=1, confirm_height=105))
+        return watcher.ChainTick(ScanResult(chain, 5, 5, 0, 0))
+
+    def look(_session: Any, chain: str) -> bool:
+        looks.append(chain)
+        return False  # no external payment waits on the chain
+
+    monkeypatch.setattr(watcher, "tick_chain", fake_tick)
+    monkeypatch.setattr(confirmations, "has_open_payments", look)
+    engine, factory = sqlite_factory(tmp_path / "w.db")
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watcher.run_watcher,
+        args=(factory, {"ethereum": _Chain}, None, stop),
+        kwargs={"watch_s": 0.01, "idle_watch_s": 3600.0},
+    )
+    thread.start()
+    try:
+        _wait(lambda: len(ticks) >= 2 and len(looks) >= len(heads) + 5, (ticks, heads))
+    finally:  # a failed wait must not leave the loop running past the monkeypatch
+        stop.set()
+        thread.join(10)
+        engine.dispose()
+    assert ticks == [0, 105]  # the first pass, then the height that confirms the deposit
+    assert heads == [100, 101, 102, 103, 104, 105]  # credited: no more head calls

@@ -15,7 +15,13 @@ is a cursor read and one ``head`` call per chain; the worker's pay loop
 picks up what it confirmed within :data:`wallet.settlement.worker.POLL_S`.
 Chains nobody waits on are ticked every :data:`IDLE_WATCH_S` only: with
 Ethereum and Solana producing blocks every second, a tick each second
-scanned them for nothing (3-5 % of a core on this machine kind).
+scanned them for nothing (3-5 % of a core on this machine kind). Most of an
+idle tick is fixed cost, not blocks: the deposit pass's query and its check
+of every recent credit against the best chain, so a longer idle period
+spends less on the same blocks. A chain whose deposit is short of its
+confirmations is ticked again once its head reaches the height where the
+deposit has them (one ``head`` call a second until then), not every second:
+no tick before that height could credit it.
 With it running (``settlement_worker`` in settings), the chains sensor
 becomes the slower safety net (:data:`sensors.chains.SAFETY_NET_INTERVAL_S`).
 
@@ -53,8 +59,10 @@ WATCH_S = 1.0  # between ticks of a chain something is waiting on
 # Between ticks of a chain nothing waits on: no external payment open on it, no
 # deposit short of its confirmations. Each second in between costs one query
 # (:func:`~wallet.chains.confirmations.has_open_payments`), so a payment opened
-# meanwhile is watched from the next second.
-IDLE_WATCH_S = 5.0
+# meanwhile is watched from the next second. A deposit to an idle chain is first seen
+# up to 10 s after its block (then every second until credited): its credit waits for
+# confirmations anyway, and at most 5 s longer than at a 5 s period.
+IDLE_WATCH_S = 10.0
 ERROR_PAUSE_S = 10.0  # a chain whose tick raised (its node down) is skipped this long
 
 
@@ -157,6 +165,12 @@ def watch_once(
     return tick
 
 
+def _confirmable(adapter: SharedAdapter, height: int | None) -> bool:
+    """Whether the chain's head reached ``height``, where a pending deposit has its
+    confirmations (one ``head`` call; never, with nothing pending)."""
+    return height is not None and adapter().head().height >= height
+
+
 def run_watcher(
     factory: sessionmaker[Session],
     adapters: Mapping[str, Callable[[], ChainAdapter]],
@@ -171,9 +185,9 @@ def run_watcher(
 ) -> None:
     """Tick every chain in ``adapters`` until ``stop`` is set.
 
-    A chain is ticked every ``watch_s`` while something waits on it (an open
-    external payment, a deposit short of its confirmations), else every
-    ``idle_watch_s``. A chain whose tick raises is logged and skipped for
+    A chain is ticked every ``watch_s`` while an open external payment waits
+    on it, as soon as its first pending deposit can have its confirmations,
+    and otherwise every ``idle_watch_s``. A chain whose tick raises is logged and skipped for
     ``error_pause_s`` with its adapter rebuilt afterwards; the other chains
     go on, and so does the Dagster chains sensor (the safety net).
     """
@@ -184,7 +198,7 @@ def run_watcher(
     chains = {name: SharedAdapter(build) for name, build in adapters.items()}
     due = dict.fromkeys(chains, 0.0)  # the next tick of a chain nothing waits on
     paused_until = dict.fromkeys(chains, 0.0)  # after a failed tick
-    deposits_pending = dict.fromkeys(chains, False)
+    confirm_at: dict[str, int | None] = dict.fromkeys(chains)  # see ScanResult.confirm_height
     try:
         while not stop.is_set():
             heart.pulse()  # every round, failed chains or not: the liveness probe looks for hangs
@@ -195,12 +209,13 @@ def run_watcher(
                 if now < paused_until[name]:
                     continue
                 try:
-                    if now < due[name] and not deposits_pending[name]:
+                    if now < due[name]:
                         with factory() as session:
-                            if not has_open_payments(session, name):
-                                continue
+                            waited_on = has_open_payments(session, name)
+                        if not waited_on and not _confirmable(adapter, confirm_at[name]):
+                            continue
                     tick = watch_once(factory, name, adapter, settings, alerts)
-                    deposits_pending[name] = tick.scan.pending > 0
+                    confirm_at[name] = tick.scan.confirm_height if tick.scan.pending else None
                     due[name] = now + idle_watch_s
                 except Exception:
                     log.exception(

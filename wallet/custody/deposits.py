@@ -105,6 +105,9 @@ class DepositReport:
     reversed: list[int] = field(default_factory=list)  # credit ids
     reinstated: list[int] = field(default_factory=list)  # credit ids re-credited this run
     pending: int = 0
+    # The head height at which the first pending deposit has its confirmations: nothing
+    # pending can be credited before it (a watcher need not run the pass again until then).
+    confirm_height: int | None = None
 
 
 def _ref(chain: str, txid: str, idx: int) -> str:
@@ -245,9 +248,11 @@ def process_deposits(
                 if security_event(session, obs.status.value, obs):
                     report.refused.append((ref, obs.status.value))
             continue
-        confirmations = head - (obs.block_number or head) + 1
-        if confirmations < policy.required(obs.asset):
+        block = obs.block_number or head
+        if head - block + 1 < policy.required(obs.asset):
             report.pending += 1
+            ready = block + policy.required(obs.asset) - 1
+            report.confirm_height = min(ready, report.confirm_height or ready)
             continue
         check = adapter.verify_credit(obs)
         if check.amount_minor <= 0 or check.reason is not None:

@@ -240,6 +240,7 @@ class ScanResult:
     reinstated: list[int] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     pending: int = 0
+    confirm_height: int | None = None  # when the first pending deposit can be credited
 
     @property
     def changed(self) -> bool:
@@ -296,6 +297,7 @@ def scan_chain(
             reinstated=deposits.reinstated,
             refused=deposits.refused,
             pending=deposits.pending,
+            confirm_height=deposits.confirm_height,
         )
     finally:
         if own:
