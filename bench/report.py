@@ -97,24 +97,44 @@ def _split(text: str) -> tuple[list[str], dict[int, list[str]], dict[int, list[s
     return header, rows, sections
 
 
-def merge(previous: str, fresh: str, rerun: set[int]) -> str:
-    """``fresh`` (a ``--only`` run) with every other benchmark's rows and section kept
-    from ``previous``, so re-running one benchmark does not erase the others."""
-    _old_header, old_rows, old_sections = _split(previous)
-    header, new_rows, new_sections = _split(fresh)
+def _origins(header: Sequence[str]) -> dict[int, str]:
+    """Which run measured each benchmark of a report: its own "kept from" lines, and
+    under key 0 the run that wrote the report (every benchmark not listed there)."""
     facts = {
         line.split(":", 1)[0][2:]: line.split(":", 1)[1].strip()
-        for line in _old_header
-        if line.startswith("- ") and ":" in line
+        for line in header
+        if line.startswith("- ") and ":" in line and not line.startswith("- kept from ")
     }
-    kept = sorted(set(old_rows) - rerun)
+    origin = {
+        0: f"{facts.get('command', '?')} ({facts.get('date', '?')}, "
+        f"commit {facts.get('commit', '?')})"
+    }
+    for line in header:
+        if line.startswith("- kept from "):
+            run, _, numbers = line[len("- kept from ") :].rpartition(": ")
+            for number in numbers.split(", "):
+                origin[int(number.strip("()"))] = run
+    return origin
+
+
+def merge(previous: str, fresh: str, rerun: set[int]) -> str:
+    """``fresh`` (a ``--only`` run) with every other benchmark's rows and section kept
+    from ``previous``, so re-running one benchmark does not erase the others.
+
+    Each kept benchmark says which run measured it (command, date, commit), carried
+    over from ``previous``'s own "kept from" lines, so a chain of ``--only`` runs
+    does not lose where the older figures came from.
+    """
+    old_header, old_rows, old_sections = _split(previous)
+    header, new_rows, new_sections = _split(fresh)
+    origin = _origins(old_header)
     while header and not header[-1].strip():
         header.pop()
-    if kept:
-        header.append(
-            f"- kept from the previous run ({facts.get('command', '?')}, "
-            f"{facts.get('date', '?')}): " + ", ".join(f"({k})" for k in kept)
-        )
+    by_run: dict[str, list[int]] = {}
+    for k in sorted(set(old_rows) - rerun):
+        by_run.setdefault(origin.get(k, origin[0]), []).append(k)
+    for run, kept in by_run.items():
+        header.append(f"- kept from {run}: " + ", ".join(f"({k})" for k in kept))
     out = [*header, "", "| figure | value | baseline (same run) | ratio | target | met? |"]
     out.append("|---|---|---|---|---|---|")
     rows = {**{k: v for k, v in old_rows.items() if k not in rerun}, **new_rows}

@@ -112,7 +112,22 @@ def test_an_only_run_keeps_the_other_benchmarks_rows_and_sections() -> None:
     assert "| (6) postings | 5 /s |" in text and "## (6) Ledger" in text  # kept
     assert "| (2) p95 | 3 s |" in text and "| (2) p95 | 9 s |" not in text  # replaced
     assert text.index("## (2)") < text.index("## (6)")
-    assert "- date: today" in text and "kept from the previous run" in text
+    assert "- date: today" in text
+    assert "- kept from `python -m bench` (yesterday, commit ?): (6)" in text
+    # Another --only run: (6) still says the first run measured it, not the second.
+    again = render(
+        [
+            BenchResult(
+                "vendor_paid", 2, "Latency", figures=[Figure("p95", 2.0, 1.0, "s", "t", True)]
+            )
+        ],
+        {"date": "tomorrow"},
+        "python -m bench --only vendor_paid",
+        1.0,
+    )
+    chained = merge(text, again, {2})
+    assert "- kept from `python -m bench` (yesterday, commit ?): (6)" in chained
+    assert "| (2) p95 | 2 s |" in chained and "| (6) postings | 5 /s |" in chained
 
 
 def test_components_are_named_from_command_lines() -> None:
