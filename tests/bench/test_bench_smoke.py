@@ -86,6 +86,14 @@ def test_unmeasurable_benchmarks_say_why_and_the_report_shows_it() -> None:
     assert str(results[0].skipped) in text
 
 
+def _latency_only(p95: float, date: str) -> str:
+    """The report of a ``--only vendor_paid`` run measuring ``p95`` on ``date``."""
+    result = BenchResult(
+        "vendor_paid", 2, "Latency", figures=[Figure("p95", p95, 1.0, "s", "t", True)]
+    )
+    return render([result], {"date": date}, "python -m bench --only vendor_paid", 1.0)
+
+
 def test_an_only_run_keeps_the_other_benchmarks_rows_and_sections() -> None:
     from bench.report import merge
 
@@ -98,16 +106,7 @@ def test_an_only_run_keeps_the_other_benchmarks_rows_and_sections() -> None:
         ),
     ]
     previous = render(old, {"date": "yesterday"}, "python -m bench", 1.0)
-    fresh = render(
-        [
-            BenchResult(
-                "vendor_paid", 2, "Latency", figures=[Figure("p95", 3.0, 1.0, "s", "t", True)]
-            )
-        ],
-        {"date": "today"},
-        "python -m bench --only vendor_paid",
-        1.0,
-    )
+    fresh = _latency_only(3.0, "today")
     text = merge(previous, fresh, {2})
     assert "| (6) postings | 5 /s |" in text and "## (6) Ledger" in text  # kept
     assert "| (2) p95 | 3 s |" in text and "| (2) p95 | 9 s |" not in text  # replaced
@@ -115,16 +114,7 @@ def test_an_only_run_keeps_the_other_benchmarks_rows_and_sections() -> None:
     assert "- date: today" in text
     assert "- kept from `python -m bench` (yesterday, commit ?): (6)" in text
     # Another --only run: (6) still says the first run measured it, not the second.
-    again = render(
-        [
-            BenchResult(
-                "vendor_paid", 2, "Latency", figures=[Figure("p95", 2.0, 1.0, "s", "t", True)]
-            )
-        ],
-        {"date": "tomorrow"},
-        "python -m bench --only vendor_paid",
-        1.0,
-    )
+    again = _latency_only(2.0, "tomorrow")
     chained = merge(text, again, {2})
     assert "- kept from `python -m bench` (yesterday, commit ?): (6)" in chained
     assert "| (2) p95 | 2 s |" in chained and "| (6) postings | 5 /s |" in chained

@@ -83,11 +83,33 @@ def test_a_quiet_tick_reports_no_change() -> None:
     assert busy.changed and busy.confirmed == ["pay_1"]
 
 
+def _watch_one_chain_until(
+    tmp_path: Any, adapter: Callable[[], Any], done: Callable[[], bool], seen: object
+) -> None:
+    """Run the watcher over one chain (hour-long idle cadence) on a fresh database until
+    ``done``; the caller has faked ``tick_chain`` and ``has_open_payments``."""
+    from tests.settlement.helpers import sqlite_factory
+
+    engine, factory = sqlite_factory(tmp_path / "w.db")
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watcher.run_watcher,
+        args=(factory, {"ethereum": adapter}, None, stop),
+        kwargs={"watch_s": 0.01, "idle_watch_s": 3600.0},
+    )
+    thread.start()
+    try:
+        _wait(done, seen)
+    finally:  # a failed wait must not leave the loop running past the monkeypatch
+        stop.set()
+        thread.join(10)
+        engine.dispose()
+
+
 def _ticks_and_looks(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any, open_payment: bool
 ) -> tuple[int, int]:
     """One chain's ticks, and its looks for open payments, with an hour-long idle cadence."""
-    from tests.settlement.helpers import sqlite_factory
     from wallet.chains import confirmations
 
     ticks: list[str] = []
@@ -104,20 +126,7 @@ def _ticks_and_looks(
 
     monkeypatch.setattr(watcher, "tick_chain", fake_tick)
     monkeypatch.setattr(confirmations, "has_open_payments", look)
-    engine, factory = sqlite_factory(tmp_path / "w.db")
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=watcher.run_watcher,
-        args=(factory, {"ethereum": _Adapter}, None, stop),
-        kwargs={"watch_s": 0.01, "idle_watch_s": 3600.0},
-    )
-    thread.start()
-    try:
-        _wait(lambda: len(looks) >= 5, looks)
-    finally:  # a failed wait must not leave the loop running past the monkeypatch
-        stop.set()
-        thread.join(10)
-        engine.dispose()
+    _watch_one_chain_until(tmp_path, _Adapter, lambda: len(looks) >= 5, looks)
     assert not any(looks)  # nothing is open in the database
     return len(ticks), len(looks)
 
@@ -142,7 +151,6 @@ def test_a_pending_deposit_is_ticked_again_once_its_confirmations_can_be_met(
 ) -> None:
     # Between idle ticks, a chain whose deposit is short of its confirmations costs one
     # head call a pass, and is ticked when the head reaches the height that confirms it.
-    from tests.settlement.helpers import sqlite_factory
     from wallet.chains import confirmations
 
     heights = iter(range(100, 10_000))
@@ -172,19 +180,8 @@ def test_a_pending_deposit_is_ticked_again_once_its_confirmations_can_be_met(
 
     monkeypatch.setattr(watcher, "tick_chain", fake_tick)
     monkeypatch.setattr(confirmations, "has_open_payments", look)
-    engine, factory = sqlite_factory(tmp_path / "w.db")
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=watcher.run_watcher,
-        args=(factory, {"ethereum": _Chain}, None, stop),
-        kwargs={"watch_s": 0.01, "idle_watch_s": 3600.0},
+    _watch_one_chain_until(
+        tmp_path, _Chain, lambda: len(ticks) >= 2 and len(looks) >= len(heads) + 5, (ticks, heads)
     )
-    thread.start()
-    try:
-        _wait(lambda: len(ticks) >= 2 and len(looks) >= len(heads) + 5, (ticks, heads))
-    finally:  # a failed wait must not leave the loop running past the monkeypatch
-        stop.set()
-        thread.join(10)
-        engine.dispose()
     assert ticks == [0, 105]  # the first pass, then the height that confirms the deposit
     assert heads == [100, 101, 102, 103, 104, 105]  # credited: no more head calls

@@ -215,7 +215,7 @@ def run_watcher(
                         if not waited_on and not _confirmable(adapter, confirm_at[name]):
                             continue
                     tick = watch_once(factory, name, adapter, settings, alerts)
-                    confirm_at[name] = tick.scan.confirm_height if tick.scan.pending else None
+                    confirm_at[name] = tick.scan.confirm_height  # None: none pending
                     due[name] = now + idle_watch_s
                 except Exception:
                     log.exception(
