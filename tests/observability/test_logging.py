@@ -64,6 +64,23 @@ def test_configure_logging_twice_keeps_one_handler(captured: tuple[io.StringIO, 
     assert len(ours) == 1
 
 
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+def test_http_clients_do_not_log_a_line_per_request(
+    captured: tuple[io.StringIO, Any], library: str
+) -> None:
+    """Chain nodes are polled every second: solana-py's client (httpx2) logged each call
+    at INFO, and a node URL can carry a provider's key in its query string."""
+    import importlib
+
+    stream, _ = captured
+    client_lib = importlib.import_module(library)
+    transport = client_lib.MockTransport(lambda _request: client_lib.Response(200, json={}))
+    with client_lib.Client(transport=transport) as client:
+        assert client.post("http://node.invalid/?api-key=k", json={}).status_code == 200
+    logging.getLogger("wallet.chains").info("our own line still shows")
+    assert [line["message"] for line in lines(stream)] == ["our own line still shows"]
+
+
 def test_secrets_never_reach_the_log(captured: tuple[io.StringIO, Any]) -> None:
     stream, settings = captured
     log = logging.getLogger("wallet.test")

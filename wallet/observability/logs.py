@@ -216,7 +216,8 @@ def configure_logging(
     root.addHandler(handler)
     guard_server_logs(redactor_for(settings))
     root.setLevel((level or config.log_level).upper())
-    # Libraries that log request lines or headers at INFO/DEBUG stay at WARNING.
-    for noisy in ("httpx", "httpcore", "urllib3", "werkzeug"):
+    # Libraries that log request lines or headers at INFO/DEBUG stay at WARNING
+    # (httpx2 and httpcore2 are solana-py's fork of httpx).
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler
