@@ -84,6 +84,29 @@ def sync_books(factory: sessionmaker[Session], venues: RatesResource) -> BookSna
         clients.close()
 
 
+BOOKS_UNAVAILABLE = "order_books_unavailable"
+
+
+def refresh_books(
+    factory: sessionmaker[Session], venues: RatesResource, alerts: AlertSink
+) -> BookSnapshot | None:
+    """:func:`sync_books`, alerting while no venue answers (what the sensor and the warm
+    worker's loop both run)."""
+    snapshot = sync_books(factory, venues)
+    if snapshot is None:
+        alerts.fire(
+            Alert(
+                BOOKS_UNAVAILABLE,
+                BOOKS_UNAVAILABLE,
+                Severity.WARNING,
+                "no venue answered for order books; quotes stop when the cached books go stale",
+            )
+        )
+    else:
+        alerts.resolve(BOOKS_UNAVAILABLE, "venues answered again")
+    return snapshot
+
+
 def books_metadata(snapshot: BookSnapshot) -> dict[str, Any]:
     return {
         "books": len(snapshot.books),
@@ -123,8 +146,9 @@ def exchange_rates(
 def order_books(db: WalletDatabase, rates: RatesResource) -> dg.MaterializeResult:
     """Every USDT/INR order book of every venue, cached for sizing quotes' routes.
 
-    The ``order_books_sensor`` refreshes the cache every 10 s inside its own
-    evaluation without reporting a materialisation each time (that would
+    The warm worker's order-book loop refreshes the cache every 10 s, with
+    the ``order_books_sensor`` as its net (or alone, every 10 s, without
+    the worker), neither reporting a materialisation each time (that would
     add 8,640 events a day); materialise this to refresh it by hand.
     """
     snapshot = sync_books(db.factory(), rates)

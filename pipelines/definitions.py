@@ -35,7 +35,12 @@ from sensors.combined import housekeeping_sensor, outbox_sensor
 from sensors.health import run_failure_alerts
 from sensors.monitoring import monitoring_sensor
 from sensors.payments import payments_sensor_every
-from sensors.rates import order_books_sensor, rates_sensor
+from sensors.rates import (
+    BOOKS_INTERVAL_S,
+    BOOKS_SAFETY_NET_INTERVAL_S,
+    order_books_sensor_every,
+    rates_sensor,
+)
 
 # Sensor ticks build a DagsterInstance each: stop each one re-reading Dagster's
 # migration scripts (pipelines/dagster_patches.py says why this is safe).
@@ -49,8 +54,9 @@ def build_defs(
 
     ``warm_worker`` (default: ``settlement_worker`` in settings, which
     ``taskforce run`` sets): a ``taskforce settle-worker`` pays confirmed
-    payments and watches the chains every second, so the payments and chains
-    sensors tick as its slower safety net.
+    payments and watches the chains every second and refreshes the order
+    books every 10 s, so the payments, chains and order-books sensors tick
+    as its slower safety net.
 
     In-process by default: each run already is its own process (the run
     launcher starts one per run), and our jobs are one or a few short steps,
@@ -93,7 +99,9 @@ def build_defs(
                 else payments.payments_sensor
             ),
             rates_sensor,
-            order_books_sensor,
+            order_books_sensor_every(
+                BOOKS_SAFETY_NET_INTERVAL_S if warm_worker else BOOKS_INTERVAL_S
+            ),
             # Cheap cursor-less checks share ticks (sensors/combined.py says why).
             housekeeping_sensor,  # rates age, stuck payments, float, Solana pool
             outbox_sensor,  # merchant webhooks, payer pushes, custody's withdrawals

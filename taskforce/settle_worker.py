@@ -1,20 +1,23 @@
 """``taskforce settle-worker``: the warm worker beside Dagster.
 
-Two loops in one long-lived process, until SIGTERM or SIGINT:
+Three loops in one long-lived process, until SIGTERM or SIGINT:
 
 - the settlement worker (:mod:`wallet.settlement.worker`) pays confirmed
   payments within a second;
 - the chain watcher (:mod:`wallet.chains.watcher`) ticks every chain each
   second, so an external payment is confirmed soon after its confirming
-  block (and the worker pays it).
+  block (and the worker pays it);
+- the order-book loop (:mod:`wallet.rates.book_loop`) refreshes the books
+  quotes are sized over every 10 s.
 
-With ``worker_pulse_dir`` set, both loops touch a pulse file there on every
-pass and ``taskforce settle-worker --alive`` is the pod's liveness probe.
+With ``worker_pulse_dir`` set, every loop touches a pulse file there on
+every pass and ``taskforce settle-worker --alive`` is the pod's liveness
+probe.
 
-Both build their clients from the same resources as the Dagster code
+All build their clients from the same resources as the Dagster code
 location (``pipelines.resources.resources``, without building the code
 location's definitions), reading secrets from the environment as plain
-values. Dagster's sensors stay the safety net for both.
+values. Dagster's sensors stay the safety net for each.
 """
 
 from __future__ import annotations
@@ -75,6 +78,23 @@ def watch_chains(stop: threading.Event, settings: Settings) -> None:
     )
 
 
+def keep_books(stop: threading.Event, settings: Settings) -> None:
+    """The order-book loop, with the code location's database, venues and alerts."""
+    from assets.rates import refresh_books
+    from wallet.rates.book_loop import run_book_loop
+
+    found = _resources()
+    db = found["db"]
+    factory = db.factory()
+    alerts = found["alerts"].sink(db)
+    run_book_loop(
+        lambda: refresh_books(factory, found["rates"], alerts) is not None,
+        factory,
+        stop,
+        pulse_dir=settings.worker_pulse_dir,
+    )
+
+
 def alive(within_s: float) -> int:
     """The liveness probe: 0 when every loop pulsed within ``within_s``, else 1 (2: no dir)."""
     from wallet.config import load_settings
@@ -104,12 +124,17 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    watcher = threading.Thread(target=watch_chains, args=(stop, settings), name="chain-watcher")
-    watcher.start()
-    logging.getLogger(__name__).info("settlement worker and chain watcher started")
+    loops = [
+        threading.Thread(target=watch_chains, args=(stop, settings), name="chain-watcher"),
+        threading.Thread(target=keep_books, args=(stop, settings), name="order-books"),
+    ]
+    for loop in loops:
+        loop.start()
+    logging.getLogger(__name__).info("settlement worker, chain watcher and order books started")
     try:
         run_worker(settings_deps, stop, pulse_dir=settings.worker_pulse_dir)
     finally:
         stop.set()
-        watcher.join(30)
+        for loop in loops:
+            loop.join(30)
     return 0

@@ -150,6 +150,49 @@ def test_the_alive_command_is_the_liveness_probe(tmp_path: Path) -> None:
     assert WARM_LOOPS[0] not in stale.stderr
 
 
+def test_the_book_loop_pulses_every_pass_and_beats_only_after_books_were_stored(
+    tmp_path: Path,
+) -> None:
+    from wallet.observability.heartbeats import BOOKS_LOOP
+    from wallet.rates.book_loop import run_book_loop
+
+    _engine, factory = sqlite_factory(tmp_path / "h.db")
+    outcomes: list[object] = [ConnectionError("venue away"), False, True]
+    calls: list[object] = []
+    beaten_before: list[bool] = []  # whether the loop had beaten before each call
+
+    def refresh() -> bool:
+        with factory() as s:
+            beaten_before.append(BOOKS_LOOP in last_beats(s))
+        outcome = outcomes[min(len(calls), len(outcomes) - 1)]
+        calls.append(outcome)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return bool(outcome)
+
+    stop = threading.Event()
+
+    def until_beaten() -> None:
+        deadline = time.monotonic() + 10
+        while not stop.is_set() and time.monotonic() < deadline:
+            with factory() as s:
+                if BOOKS_LOOP in last_beats(s):
+                    break
+            time.sleep(0.01)
+        stop.set()
+
+    watcher = threading.Thread(target=until_beaten)
+    watcher.start()
+    run_book_loop(refresh, factory, stop, every_s=0.01, pulse_dir=tmp_path / "p")
+    watcher.join(10)
+    assert calls[:3] == outcomes  # the error did not stop the loop
+    # Neither the error nor "no venue answered" beat; storing books did.
+    assert beaten_before[:3] == [False, False, False]
+    with factory() as s:
+        assert BOOKS_LOOP in last_beats(s)
+    assert pulse_file(tmp_path / "p", BOOKS_LOOP).exists()
+
+
 def test_the_chain_watcher_pulses_each_round(tmp_path: Path) -> None:
     from wallet.chains.watcher import run_watcher
     from wallet.observability.heartbeats import WATCHER_LOOP

@@ -145,7 +145,7 @@ def test_a_silent_warm_worker_alerts_and_its_beats_resolve_it(
 ) -> None:
     from wallet.db.base import utcnow
     from wallet.db.models import WorkerHeartbeat
-    from wallet.observability.heartbeats import SETTLEMENT_LOOP, WATCHER_LOOP, beat
+    from wallet.observability.heartbeats import WARM_LOOPS, beat
 
     url, factory = app_db
     settings = _use_settings(monkeypatch, tmp_path, url, rpc, settlement_worker=True)
@@ -160,9 +160,13 @@ def test_a_silent_warm_worker_alerts_and_its_beats_resolve_it(
         return {k for k in _open(factory) if k.startswith("worker_silent:")}
 
     tick()  # the worker should run (settlement_worker) but has never beaten
-    assert workers() == {f"worker_silent:{SETTLEMENT_LOOP}", f"worker_silent:{WATCHER_LOOP}"}
-    beat(factory, SETTLEMENT_LOOP, utcnow())
-    beat(factory, WATCHER_LOOP, utcnow())
+    assert workers() == {f"worker_silent:{loop}" for loop in WARM_LOOPS}
+    assert len(WARM_LOOPS) == 3  # pay and sell, the chain watcher, the order books
+    for loop in WARM_LOOPS[:-1]:
+        beat(factory, loop, utcnow())
+    tick()
+    assert workers() == {f"worker_silent:{WARM_LOOPS[-1]}"}  # each loop on its own
+    beat(factory, WARM_LOOPS[-1], utcnow())
     tick()
     assert workers() == set()
     # Without the setting nothing is expected to beat: no incident, whatever the table says.

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -29,6 +32,7 @@ from wallet.db.base import utcnow
 from wallet.db.models import ChainObservation, Payment, WalletAddress
 from wallet.db.models.users import AddressPurpose
 from wallet.db.session import transaction
+from wallet.observability.heartbeats import pulse_file
 
 
 def _run(sensor: Any, cursor: str | None, **resources: Any) -> Any:
@@ -337,24 +341,81 @@ def test_order_books_sensor_refreshes_the_book_cache_and_alerts_when_no_venue_an
         assert s.scalars(select(AlertIncident.status)).one() is IncidentStatus.RESOLVED
 
 
-@pytest.mark.parametrize("warm", [False, True])
-def test_with_the_warm_worker_the_chains_and_payments_sensors_tick_as_its_safety_net(
-    warm: bool,
+def test_the_warm_workers_book_loop_keeps_the_books_fresh_and_beats(
+    app_db: tuple[str, sessionmaker[Session]],
+    venues: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """``taskforce settle-worker``'s third loop, wired as the process wires it."""
+    import pipelines.resources
+    from taskforce import settle_worker
+    from tests.observability.support import settings_for
+    from wallet.observability.heartbeats import BOOKS_LOOP, last_beats
+    from wallet.rates.book_cache import BookCache, DatabaseBookStore, fresh_books
+    from wallet.rates.errors import StaleRate
+
+    url, factory = app_db
+    settings = settings_for(
+        tmp_path,
+        url,
+        exchange_url=venues["binance"]["url"],
+        inr_exchange_url=venues["inr"]["url"],
+        worker_pulse_dir=tmp_path / "pulse",
+    )
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setattr(pipelines.resources, "_settings", lambda: settings)
+    settle_worker._resources.cache_clear()  # built once per process: from this env
+    store = DatabaseBookStore(factory, prefix="taskforce:rates", ttl_seconds=120)
+
+    def kept() -> bool:
+        with factory() as s:
+            beaten = BOOKS_LOOP in last_beats(s)
+        try:
+            books = fresh_books(BookCache(store), utcnow(), 30)
+        except StaleRate:
+            return False
+        return beaten and ("binance", "SOLUSDT") in books
+
+    stop = threading.Event()
+    loop = threading.Thread(target=settle_worker.keep_books, args=(stop, settings))
+    loop.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not kept():
+            assert time.monotonic() < deadline, "no books stored, or no beat"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(30)
+        settle_worker._resources.cache_clear()
+    assert not loop.is_alive()
+    assert pulse_file(tmp_path / "pulse", BOOKS_LOOP).exists()
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_with_the_warm_worker_its_loops_sensors_tick_as_its_safety_net(warm: bool) -> None:
     from pipelines.definitions import build_defs
-    from sensors import chains, payments
+    from sensors import chains, payments, rates
 
     defs = build_defs(warm_worker=warm)
     every = {
         s.name: s.minimum_interval_seconds
         for s in defs.sensors or []
-        if s.name in ("chains_sensor", "payments_sensor")
+        if s.name in ("chains_sensor", "payments_sensor", "order_books_sensor")
     }
     if warm:
         assert every == {
             "chains_sensor": chains.SAFETY_NET_INTERVAL_S,
             "payments_sensor": payments.SAFETY_NET_INTERVAL_S,
+            "order_books_sensor": rates.BOOKS_SAFETY_NET_INTERVAL_S,
         }
         assert chains.SAFETY_NET_INTERVAL_S > chains.CHAINS_INTERVAL_S
+        # The net alone still refreshes the books inside quotes' 30-s age limit.
+        assert rates.BOOKS_INTERVAL_S < rates.BOOKS_SAFETY_NET_INTERVAL_S < 30
     else:
-        assert every == {"chains_sensor": chains.CHAINS_INTERVAL_S, "payments_sensor": 5}
+        assert every == {
+            "chains_sensor": chains.CHAINS_INTERVAL_S,
+            "payments_sensor": 5,
+            "order_books_sensor": rates.BOOKS_INTERVAL_S,
+        }

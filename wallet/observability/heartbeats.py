@@ -1,11 +1,12 @@
 """Heartbeats of our own long-lived loops, so a silent one is noticed.
 
-``taskforce settle-worker`` runs the pay-and-sell loop and the chain
-watcher; while it is down, Dagster's sensors still settle every payment,
-tens of seconds later, and nothing else would say so. Each loop beats at
-most every :data:`BEAT_EVERY_S` (one upsert of its ``worker_heartbeats``
-row); the monitoring sensor raises ``worker_silent:<loop>`` when a loop that
-should run has been silent longer than ``worker_silence_seconds``.
+``taskforce settle-worker`` runs the pay-and-sell loop, the chain watcher
+and the order-book refresh; while it is down, Dagster's sensors still do
+their work, tens of seconds later, and nothing else would say so. Each loop
+beats at most every :data:`BEAT_EVERY_S` (one upsert of its
+``worker_heartbeats`` row); the monitoring sensor raises
+``worker_silent:<loop>`` when a loop that should run has been silent longer
+than ``worker_silence_seconds``.
 
 Those beats go to the database and only after a pass that worked, which is
 what an operator wants to hear about. Whether to *restart* the process is a
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 BEAT_EVERY_S = 10.0
 SETTLEMENT_LOOP = "settle-worker:settlement"
 WATCHER_LOOP = "settle-worker:chain-watcher"
-WARM_LOOPS = (SETTLEMENT_LOOP, WATCHER_LOOP)
+BOOKS_LOOP = "settle-worker:order-books"
+WARM_LOOPS = (SETTLEMENT_LOOP, WATCHER_LOOP, BOOKS_LOOP)
 PULSE_EVERY_S = 5.0  # pulse file touches, at most
 
 
