@@ -13,6 +13,8 @@ Categories (RELIABILITY G5):
 - ``reversal``: RazorpayX reversed a payout our ledger counts as paid.
 - ``duplicate_payout``: more than one live payout at RazorpayX for a payment.
 - ``payout_total``: Σ RazorpayX (processed − reversed) ≠ Σ ledger payouts.
+- ``payout_charges_total``: the same for the fees and tax RazorpayX took
+  with the payouts, against ``expense:payout_fees:INR`` of their entries.
 - ``onchain_balance_mismatch`` / ``exchange_balance_mismatch``: what our
   addresses / venue accounts hold ≠ the ledger's custody / exchange accounts
   (:mod:`wallet.reconciliation.balances`; ``chain_unreachable`` when a chain
@@ -36,7 +38,7 @@ from sqlalchemy.orm import Session
 from wallet.assets import get_asset
 from wallet.chains.base import ChainAdapter
 from wallet.db.models.chain import ChainObservation, Credit
-from wallet.db.models.ledger import JournalEntry
+from wallet.db.models.ledger import JournalEntry, LedgerAccount, Posting
 from wallet.db.models.settlement import ExchangeOrder, OrderStatus, Payout
 from wallet.exchanges.base import ExchangeClient
 from wallet.exchanges.errors import ExchangeError
@@ -235,9 +237,11 @@ def _payout_breaks(
         r.amount_paise * ((k in processed) - (k in reversed_)) for k, r in ours.items()
     )
     totals["ledger_payouts_paise"] = ledger_paid
+    ledger_charges = _booked_charges(session, start, end)
+    totals["ledger_payout_charges_paise"] = ledger_charges
     if gateway is None:
         return out
-    provider_paid = 0
+    provider_paid = provider_charges = 0
     for payment_id in sorted({r.payment_id for r in rows}):
         try:
             remote = gateway.find_payouts(payment_id)
@@ -260,6 +264,7 @@ def _payout_breaks(
             key = p.notes.get("attempt", "")
             sign = {Remote.PROCESSED: 1, Remote.REVERSED: 0}.get(p.status, 0)
             provider_paid += sign * p.amount_paise
+            provider_charges += sign * (p.fees_paise + p.tax_paise)
             if p.status is Remote.PROCESSED and key not in processed:
                 out.append(
                     Break("payout_processed_not_booked", p.id, "INR", 0, p.amount_paise, key)
@@ -269,7 +274,29 @@ def _payout_breaks(
     totals["provider_payouts_paise"] = provider_paid
     if provider_paid != ledger_paid:
         out.append(Break("payout_total", "all payouts", "INR", ledger_paid, provider_paid))
+    totals["provider_payout_charges_paise"] = provider_charges
+    if provider_charges != ledger_charges:
+        out.append(
+            Break("payout_charges_total", "all payouts", "INR", ledger_charges, provider_charges)
+        )
     return out
+
+
+def _booked_charges(session: Session, start: datetime, end: datetime) -> int:
+    """Net payout charges the ledger booked for payouts created in ``[start, end)``."""
+    amounts = session.scalars(
+        select(Posting.amount)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .join(LedgerAccount, LedgerAccount.id == Posting.account_id)
+        .join(Payout, Payout.idempotency_key == JournalEntry.ref)
+        .where(
+            LedgerAccount.code == ledger.PAYOUT_FEES,
+            JournalEntry.kind.in_([ledger.KIND_PROCESSED, ledger.KIND_REVERSED]),
+            Payout.created_at >= start,
+            Payout.created_at < end,
+        )
+    )
+    return sum(amounts)
 
 
 def reconcile(

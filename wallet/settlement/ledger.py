@@ -13,8 +13,12 @@ quoted to fetch T paise (P + fees):
   ``escrow:<chain>:A`` X, Cr ``external:trading:A`` X (the deposit).
 - obligation (same transaction): Dr ``external:trading:INR`` T, Cr
   ``payout_clearing:INR`` P, Cr ``revenue:fees:INR`` T − P.
-- payout processed: Dr ``payout_clearing:INR`` P, Cr ``float:INR`` P.
-- payout reversed (correction): Dr ``float:INR`` P, Cr ``payout_clearing:INR`` P.
+- payout processed: Dr ``payout_clearing:INR`` P, Dr ``expense:payout_fees:INR``
+  C, Cr ``float:INR`` P + C, where C is RazorpayX's fee and the GST on it,
+  which it takes from the float with the payout.
+- payout reversed (correction): Dr ``float:INR`` P + C, Cr
+  ``payout_clearing:INR`` P, Cr ``expense:payout_fees:INR`` C (RazorpayX
+  gives back the amount, the fee and the tax).
 - each filled order on a venue: Dr ``exchange:<venue>:<quote>`` net
   proceeds, Cr ``external:trading:<quote>``; Dr ``external:trading:<base>``
   sold, Cr ``exchange:<venue>:<base>``.
@@ -38,6 +42,7 @@ from wallet.payments.intake import hold_ref
 FX_PNL = "revenue:fx:INR"
 FLOAT = "float:INR"
 CLEARING = "payout_clearing:INR"
+PAYOUT_FEES = "expense:payout_fees:INR"
 
 KIND_COLLECT = "settlement.collect"
 KIND_OBLIGATION = "settlement.obligation"
@@ -95,13 +100,15 @@ def post_collect(session: Session, payment: Payment, quote: Quote) -> None:
     post_entry(session, legs, kind=KIND_OBLIGATION, ref=payment.id, memo="INR owed to the vendor")
 
 
-def post_processed(session: Session, payout_key: str, amount_paise: int) -> JournalEntry:
+def post_processed(
+    session: Session, payout_key: str, amount_paise: int, charges_paise: int = 0
+) -> JournalEntry:
+    """The vendor paid ``amount_paise`` from the float, which also paid ``charges_paise``."""
+    legs = [(CLEARING, "INR", amount_paise), (FLOAT, "INR", -(amount_paise + charges_paise))]
+    if charges_paise:
+        legs.append((PAYOUT_FEES, "INR", charges_paise))
     return post_entry(
-        session,
-        [(CLEARING, "INR", amount_paise), (FLOAT, "INR", -amount_paise)],
-        kind=KIND_PROCESSED,
-        ref=payout_key,
-        memo="vendor paid from the float",
+        session, legs, kind=KIND_PROCESSED, ref=payout_key, memo="vendor paid from the float"
     )
 
 
@@ -109,13 +116,19 @@ def has_processed(session: Session, payout_key: str) -> bool:
     return find_entry(session, KIND_PROCESSED, payout_key) is not None
 
 
-def post_reversed(session: Session, payout_key: str, amount_paise: int) -> JournalEntry:
+def post_reversed(
+    session: Session, payout_key: str, amount_paise: int, charges_paise: int = 0
+) -> JournalEntry:
+    """The payout's amount and charges back in the float; the amount owed again."""
+    legs = [(FLOAT, "INR", amount_paise + charges_paise), (CLEARING, "INR", -amount_paise)]
+    if charges_paise:
+        legs.append((PAYOUT_FEES, "INR", -charges_paise))
     return post_entry(
         session,
-        [(FLOAT, "INR", amount_paise), (CLEARING, "INR", -amount_paise)],
+        legs,
         kind=KIND_REVERSED,
         ref=payout_key,
-        memo="payout reversed: the amount is back in the float and owed again",
+        memo="payout reversed: amount and charges back in the float, the amount owed again",
     )
 
 

@@ -169,9 +169,9 @@ def apply_payout_status(session: Session, payout: Payout, remote: RemotePayout) 
     )
     result = Applied(True, new, queued=new is PayoutStatus.QUEUED)
     if new is PayoutStatus.PROCESSED:
-        _processed(session, payout, attempt)
+        _processed(session, payout, remote, attempt)
     elif new is PayoutStatus.REVERSED:
-        _processed(session, payout, attempt)  # reordered webhooks may skip "processed"
+        _processed(session, payout, remote, attempt)  # reordered webhooks may skip "processed"
         _reversed(session, payout, attempt)
         result = Applied(True, new, reversed=True)
     elif new in FAILED_STATES:
@@ -195,10 +195,16 @@ def _move(session: Session, payment: Payment, path: Sequence[PaymentStatus], rea
         transition(session, payment.id, target, reason, actor=ACTOR)
 
 
-def _processed(session: Session, payout: Payout, attempt: SettlementAttempt | None) -> None:
+def _processed(
+    session: Session, payout: Payout, remote: RemotePayout, attempt: SettlementAttempt | None
+) -> None:
     if ledger.has_processed(session, payout.idempotency_key):
         return
-    ledger.post_processed(session, payout.idempotency_key, payout.amount_paise)
+    # Kept as booked: a reversal gives back exactly what this entry took.
+    payout.fees_paise, payout.tax_paise = remote.fees_paise, remote.tax_paise
+    ledger.post_processed(
+        session, payout.idempotency_key, payout.amount_paise, payout.fees_paise + payout.tax_paise
+    )
     if attempt is not None:
         attempt.state = AttemptState.PAYOUT_PROCESSED
     payment = lock_payment(session, payout.payment_id)
@@ -210,7 +216,9 @@ def _processed(session: Session, payout: Payout, attempt: SettlementAttempt | No
 
 
 def _reversed(session: Session, payout: Payout, attempt: SettlementAttempt | None) -> None:
-    ledger.post_reversed(session, payout.idempotency_key, payout.amount_paise)
+    ledger.post_reversed(
+        session, payout.idempotency_key, payout.amount_paise, payout.fees_paise + payout.tax_paise
+    )
     if attempt is not None:
         attempt.state = AttemptState.FAILED
         attempt.error = "payout reversed after processing"

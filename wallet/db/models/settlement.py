@@ -167,7 +167,11 @@ class Payout(Base):
     """An INR payout to a VPA through RazorpayX (``X-Payout-Idempotency``)."""
 
     __tablename__ = "payouts"
-    __table_args__ = (positive("amount_paise"),)
+    __table_args__ = (
+        positive("amount_paise"),
+        non_negative("fees_paise"),
+        non_negative("tax_paise"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(36), unique=True)
@@ -187,5 +191,9 @@ class Payout(Base):
     )
     utr: Mapped[str | None] = mapped_column(String(64))
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    # What RazorpayX took from the float beside the amount (its fee and the GST on
+    # it), as booked when the payout was processed; a reversal gives back the same.
+    fees_paise: Mapped[int] = mapped_column(MinorUnits, default=0, server_default="0")
+    tax_paise: Mapped[int] = mapped_column(MinorUnits, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
