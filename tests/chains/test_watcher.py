@@ -12,10 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from tests.settlement.conftest import db_url, factory
 from wallet.chains import watcher
 from wallet.chains.confirmations import AdvanceReport
 from wallet.custody.service import ScanResult
+
+__all__ = ["db_url", "factory"]  # fixtures: the open-payment lookup on both databases
 
 
 def _wait(done: Callable[[], bool], seen: object) -> None:
@@ -87,7 +91,7 @@ def _watch_one_chain_until(
     tmp_path: Any, adapter: Callable[[], Any], done: Callable[[], bool], seen: object
 ) -> None:
     """Run the watcher over one chain (hour-long idle cadence) on a fresh database until
-    ``done``; the caller has faked ``tick_chain`` and ``has_open_payments``."""
+    ``done``; the caller has faked ``tick_chain`` and ``chains_with_open_payments``."""
     from tests.settlement.helpers import sqlite_factory
 
     engine, factory = sqlite_factory(tmp_path / "w.db")
@@ -114,18 +118,19 @@ def _ticks_and_looks(
 
     ticks: list[str] = []
     looks: list[bool] = []
-    real = confirmations.has_open_payments
+    real = confirmations.chains_with_open_payments
 
     def fake_tick(_factory: Any, chain: str, _adapter: Any, _settings: Any) -> watcher.ChainTick:
         ticks.append(chain)
         return watcher.ChainTick(ScanResult(chain, 5, 5, 0, 0), AdvanceReport())
 
-    def look(session: Any, chain: str) -> bool:
-        looks.append(real(session, chain))  # the real query, on an empty database
-        return open_payment or looks[-1]
+    def look(session: Any) -> set[str]:
+        found = real(session)  # the real query, on an empty database
+        looks.append(bool(found))
+        return {"ethereum"} if open_payment else found
 
     monkeypatch.setattr(watcher, "tick_chain", fake_tick)
-    monkeypatch.setattr(confirmations, "has_open_payments", look)
+    monkeypatch.setattr(confirmations, "chains_with_open_payments", look)
     _watch_one_chain_until(tmp_path, _Adapter, lambda: len(looks) >= 5, looks)
     assert not any(looks)  # nothing is open in the database
     return len(ticks), len(looks)
@@ -174,14 +179,82 @@ def test_a_pending_deposit_is_ticked_again_once_its_confirmations_can_be_met(
             return watcher.ChainTick(ScanResult(chain, 5, 5, 1, 0, pending=1, confirm_height=105))
         return watcher.ChainTick(ScanResult(chain, 5, 5, 0, 0))
 
-    def look(_session: Any, chain: str) -> bool:
-        looks.append(chain)
-        return False  # no external payment waits on the chain
+    def look(_session: Any) -> set[str]:
+        looks.append("looked")
+        return set()  # no external payment waits on any chain
 
     monkeypatch.setattr(watcher, "tick_chain", fake_tick)
-    monkeypatch.setattr(confirmations, "has_open_payments", look)
+    monkeypatch.setattr(confirmations, "chains_with_open_payments", look)
     _watch_one_chain_until(
         tmp_path, _Chain, lambda: len(ticks) >= 2 and len(looks) >= len(heads) + 5, (ticks, heads)
     )
     assert ticks == [0, 105]  # the first pass, then the height that confirms the deposit
     assert heads == [100, 101, 102, 103, 104, 105]  # credited: no more head calls
+
+
+def test_chains_nobody_waits_on_share_one_query_a_round(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from tests.settlement.helpers import sqlite_factory
+    from wallet.chains import confirmations
+
+    looks: list[int] = []
+
+    class _CountedStop(threading.Event):
+        rounds = 0
+
+        def wait(self, timeout: float | None = None) -> bool:
+            _CountedStop.rounds += 1
+            return super().wait(timeout)
+
+    def fake_tick(_factory: Any, chain: str, _adapter: Any, _settings: Any) -> watcher.ChainTick:
+        return watcher.ChainTick(ScanResult(chain, 5, 5, 0, 0), AdvanceReport())
+
+    def look(_session: Any) -> set[str]:
+        looks.append(1)
+        return set()
+
+    monkeypatch.setattr(watcher, "tick_chain", fake_tick)
+    monkeypatch.setattr(confirmations, "chains_with_open_payments", look)
+    engine, factory = sqlite_factory(tmp_path / "w.db")
+    stop = _CountedStop()
+    chains = {name: _Adapter for name in watcher.WATCHED_CHAINS}
+    thread = threading.Thread(
+        target=watcher.run_watcher,
+        args=(factory, chains, None, stop),
+        kwargs={"watch_s": 0.01, "idle_watch_s": 3600.0},
+    )
+    thread.start()
+    try:
+        _wait(lambda: len(looks) >= 10, looks)
+    finally:
+        stop.set()
+        thread.join(10)
+        engine.dispose()
+    # The first round ticks every chain; each later one looks once for all four.
+    assert len(looks) <= _CountedStop.rounds
+
+
+def test_the_open_payment_lookup_names_each_chain_an_external_payment_waits_on(
+    factory: sessionmaker[Session],
+) -> None:
+    from tests.payments.helpers import build_payment, make_user
+    from wallet.chains.confirmations import chains_with_open_payments
+    from wallet.db.models import PaymentSource, PaymentStatus
+    from wallet.db.session import transaction
+
+    with transaction(factory) as session:
+        user = make_user(session)
+        for asset, status, source in (
+            ("ETH", PaymentStatus.AWAITING_FUNDS, PaymentSource.EXTERNAL),
+            ("USDC-SPL", PaymentStatus.DETECTED, PaymentSource.EXTERNAL),
+            ("USDC", PaymentStatus.CONFIRMED, PaymentSource.EXTERNAL),  # ethereum again
+            ("BTC", PaymentStatus.COMPLETED, PaymentSource.EXTERNAL),  # no longer followed
+            ("DOGE", PaymentStatus.CONFIRMED, PaymentSource.CUSTODIAL),  # nothing on chain
+        ):
+            payment = build_payment(session, user.id)
+            payment.asset, payment.status, payment.source = asset, status, source
+            payment.deposit_address = f"addr-{asset}"
+            session.add(payment)
+    with factory() as session:
+        assert chains_with_open_payments(session) == {"ethereum", "solana"}

@@ -146,20 +146,25 @@ def escrow_account(chain: str, asset: str) -> str:
     return f"escrow:{chain}:{asset}"
 
 
-def _followed(chain: str) -> tuple[ColumnElement[bool], ...]:
-    """The external payments on ``chain`` these rules still follow."""
-    assets = [symbol for symbol, spec in REGISTRY.items() if spec.chain.value == chain]
+def _followed_anywhere() -> tuple[ColumnElement[bool], ...]:
+    """The external payments these rules still follow, on any chain."""
     return (
         Payment.source == PaymentSource.EXTERNAL,
         Payment.deposit_address.is_not(None),
-        Payment.asset.in_(assets),
         Payment.status.in_(list(WATCHED)),
     )
 
 
-def has_open_payments(session: Session, chain: str) -> bool:
-    """Whether any external payment on ``chain`` is still followed (one indexed query)."""
-    return session.scalar(select(Payment.id).where(*_followed(chain)).limit(1)) is not None
+def _followed(chain: str) -> tuple[ColumnElement[bool], ...]:
+    """The external payments on ``chain`` these rules still follow."""
+    assets = [symbol for symbol, spec in REGISTRY.items() if spec.chain.value == chain]
+    return (*_followed_anywhere(), Payment.asset.in_(assets))
+
+
+def chains_with_open_payments(session: Session) -> set[str]:
+    """The chains any followed external payment waits on (one indexed query for all)."""
+    assets = session.scalars(select(Payment.asset).where(*_followed_anywhere()).distinct())
+    return {REGISTRY[asset].chain.value for asset in assets if asset in REGISTRY}
 
 
 def _open_payments(session: Session, chain: str) -> list[_Open]:

@@ -57,9 +57,9 @@ log = logging.getLogger(__name__)
 WATCHED_CHAINS = ("ethereum", "solana", "bitcoin", "dogecoin")
 WATCH_S = 1.0  # between ticks of a chain something is waiting on
 # Between ticks of a chain nothing waits on: no external payment open on it, no
-# deposit short of its confirmations. Each second in between costs one query
-# (:func:`~wallet.chains.confirmations.has_open_payments`), so a payment opened
-# meanwhile is watched from the next second. A deposit to an idle chain is first seen
+# deposit short of its confirmations. Each second in between costs one query for
+# every chain (:func:`~wallet.chains.confirmations.chains_with_open_payments`), so a
+# payment opened meanwhile is watched from the next second. A deposit to an idle chain is first seen
 # up to 10 s after its block (then every second until credited): its credit waits for
 # confirmations anyway, and at most 5 s longer than at a 5 s period.
 IDLE_WATCH_S = 10.0
@@ -191,7 +191,7 @@ def run_watcher(
     ``error_pause_s`` with its adapter rebuilt afterwards; the other chains
     go on, and so does the Dagster chains sensor (the safety net).
     """
-    from wallet.chains.confirmations import has_open_payments
+    from wallet.chains import confirmations
     from wallet.observability.heartbeats import WATCHER_LOOP, Heart
 
     heart = Heart(factory, WATCHER_LOOP, pulse_dir=pulse_dir)
@@ -202,6 +202,7 @@ def run_watcher(
     try:
         while not stop.is_set():
             heart.pulse()  # every round, failed chains or not: the liveness probe looks for hangs
+            waited_on: set[str] | None = None  # looked up once a round, when first needed
             for name, adapter in chains.items():
                 now = time.monotonic()
                 if stop.is_set():
@@ -210,9 +211,10 @@ def run_watcher(
                     continue
                 try:
                     if now < due[name]:
-                        with factory() as session:
-                            waited_on = has_open_payments(session, name)
-                        if not waited_on and not _confirmable(adapter, confirm_at[name]):
+                        if waited_on is None:
+                            with factory() as session:
+                                waited_on = confirmations.chains_with_open_payments(session)
+                        if name not in waited_on and not _confirmable(adapter, confirm_at[name]):
                             continue
                     tick = watch_once(factory, name, adapter, settings, alerts)
                     confirm_at[name] = tick.scan.confirm_height  # None: none pending
