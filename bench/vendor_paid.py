@@ -320,8 +320,10 @@ def settle_worker(tmp: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[b
 
 
 def _watcher_up(tmp: Path) -> Callable[[], bool]:
+    from taskforce.settle_worker import STARTED
+
     log = tmp / "settle-worker.log"
-    return lambda: log.exists() and b"chain watcher started" in log.read_bytes()
+    return lambda: log.exists() and STARTED.encode() in log.read_bytes()
 
 
 def _cursor(world: World, chain: str) -> Callable[[], bool]:
@@ -347,6 +349,8 @@ def _result(
     runs: list[dict[str, Any]],
     plots_dir: Path,
 ) -> BenchResult:
+    from sensors import chains, payments
+
     lat = [s.latency for s in custodial if s.latency is not None]
     ext = [s.latency for s in external if s.latency is not None]
     floor = [s.processed - s.initiated for s in custodial if s.processed and s.initiated]
@@ -421,7 +425,8 @@ def _result(
             "the warm worker (`taskforce settle-worker`, as `taskforce run` starts it, "
             "with `SETTLEMENT_WORKER=true` for Dagster too) pays them and its chain watcher "
             "confirms the external ones; it sells too, and Dagster's sensors (chains "
-            "every 30 s, payments every 15 s) back both up; "
+            f"every {chains.SAFETY_NET_INTERVAL_S} s, payments every "
+            f"{payments.SAFETY_NET_INTERVAL_S} s) back both up; "
             if scale.worker
             else 'each with its "pay now" GraphQL submit; '
         )

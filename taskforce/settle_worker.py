@@ -34,6 +34,9 @@ from typing import Any
 from wallet.config import Settings
 from wallet.settlement.service import SettlementDeps
 
+# Logged once every loop is running: what a harness waiting on the worker looks for.
+STARTED = "settle-worker started: the settlement worker, the chain watcher, the order books"
+
 
 def _env(name: str) -> str:
     return os.environ.get(name, "")
@@ -130,7 +133,7 @@ def main() -> int:
     ]
     for loop in loops:
         loop.start()
-    logging.getLogger(__name__).info("settlement worker, chain watcher and order books started")
+    logging.getLogger(__name__).info(STARTED)
     try:
         run_worker(settings_deps, stop, pulse_dir=settings.worker_pulse_dir)
     finally:
