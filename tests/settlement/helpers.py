@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,3 +61,28 @@ def fresh_pg_schema(admin_url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def settle_until_reversed(deps: Any, factory: sessionmaker[Session], pid: str) -> str:
+    """Settle ``pid`` (paid to a VPA the stand-in reverses) and poll its payout until the
+    reversal is applied (10 s at most; the caller asserts the outcome). Returns the
+    status the settle pass itself reported."""
+    import time
+
+    from sqlalchemy import select
+
+    from wallet.db.models import Payment, Payout
+    from wallet.payments.states import PaymentStatus
+    from wallet.settlement.service import refresh_payout, settle_pass
+
+    reported = settle_pass(deps, [pid]).statuses[pid]
+    with factory() as s:
+        key = s.scalars(select(Payout.idempotency_key).where(Payout.payment_id == pid)).one()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        refresh_payout(deps, key)
+        with factory() as s:
+            if s.get_one(Payment, pid).status is PaymentStatus.PAYOUT_REVERSED:
+                break
+        time.sleep(0.2)
+    return reported

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.settlement.helpers import custodial_payment, deps_for
+from tests.settlement.helpers import custodial_payment, deps_for, settle_until_reversed
 from wallet.db.models import Payment, Payout, PayoutStatus
 from wallet.ledger import check_invariants, get_balance
 from wallet.payments.states import PaymentStatus
@@ -72,16 +72,7 @@ def test_a_reversed_payout_gives_back_its_fee_and_tax_with_the_amount(
     deps = deps_for(factory, rzp_fees, venues)
     pid = custodial_payment(factory, vpa="ravi.reverse@okaxis")
     before = deps.payouts.get_balance_paise()
-    settle_pass(deps, [pid])
-    with factory() as s:
-        key = s.scalars(select(Payout.idempotency_key).where(Payout.payment_id == pid)).one()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        refresh_payout(deps, key)
-        with factory() as s:
-            if s.get_one(Payment, pid).status is PaymentStatus.PAYOUT_REVERSED:
-                break
-        time.sleep(0.2)
+    settle_until_reversed(deps, factory, pid)
     assert deps.payouts.get_balance_paise() == before  # RazorpayX returned all of it
     with factory() as s:
         assert s.get_one(Payment, pid).status is PaymentStatus.PAYOUT_REVERSED

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.settlement.helpers import custodial_payment, deps_for
+from tests.settlement.helpers import custodial_payment, deps_for, settle_until_reversed
 from wallet.alerts import Alerter, MemoryIncidents
 from wallet.db.models import (
     ExchangeOrder,
@@ -158,22 +158,9 @@ def test_rejected_vpa_holds_the_payment_without_any_payout(
 def test_reversal_after_processed_posts_a_correction_and_notifies(
     factory: sessionmaker[Session], rzp: dict[str, Any], venues: dict[str, Any]
 ) -> None:
-    import time
-
-    from wallet.settlement.service import refresh_payout
-
     deps = deps_for(factory, rzp, venues)
     pid = custodial_payment(factory, vpa="ravi.reverse@okaxis")
-    assert settle_pass(deps, [pid]).statuses[pid] in ("completed", "payout_reversed")
-    with factory() as s:
-        key = s.scalars(select(Payout.idempotency_key).where(Payout.payment_id == pid)).one()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        refresh_payout(deps, key)
-        with factory() as s:
-            if s.get_one(Payment, pid).status is PaymentStatus.PAYOUT_REVERSED:
-                break
-        time.sleep(0.2)
+    assert settle_until_reversed(deps, factory, pid) in ("completed", "payout_reversed")
     with factory() as s:
         assert s.get_one(Payment, pid).status is PaymentStatus.PAYOUT_REVERSED
         assert get_balance(s, "float:INR").balance == 0  # paid, then returned
