@@ -9,8 +9,8 @@ and leaves no orphans.
 The code location is served as ``deploy/`` serves it (``dagster api grpc``)
 and ``dagster dev`` reads a workspace naming that server. Given the repo's
 ``workspace.yaml`` instead, ``dagster dev`` would put a proxy process in
-front of the code (so the UI's "Reload" can restart it): about 1.5 % of a
-core, idle, and 100 MB, for a reload ``make run`` does not need, since
+front of the code (so the UI's "Reload" can restart it): about 1.4 % of a
+core, idle, and 70 MiB, for a reload ``make run`` does not need, since
 nothing else in it reloads code either (restart it after a change).
 """
 

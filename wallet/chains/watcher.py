@@ -59,9 +59,9 @@ WATCH_S = 1.0  # between ticks of a chain something is waiting on
 # Between ticks of a chain nothing waits on: no external payment open on it, no
 # deposit short of its confirmations. Each second in between costs one query for
 # every chain (:func:`~wallet.chains.confirmations.chains_with_open_payments`), so a
-# payment opened meanwhile is watched from the next second. A deposit to an idle chain is first seen
-# up to 10 s after its block (then every second until credited): its credit waits for
-# confirmations anyway, and at most 5 s longer than at a 5 s period.
+# payment opened meanwhile is watched from the next second. A deposit to an idle
+# chain is first seen up to 10 s after its block (then every second until credited):
+# its credit waits for confirmations anyway, and at most 5 s longer than at 5 s.
 IDLE_WATCH_S = 10.0
 ERROR_PAUSE_S = 10.0  # a chain whose tick raised (its node down) is skipped this long
 
@@ -187,9 +187,10 @@ def run_watcher(
 
     A chain is ticked every ``watch_s`` while an open external payment waits
     on it, as soon as its first pending deposit can have its confirmations,
-    and otherwise every ``idle_watch_s``. A chain whose tick raises is logged and skipped for
-    ``error_pause_s`` with its adapter rebuilt afterwards; the other chains
-    go on, and so does the Dagster chains sensor (the safety net).
+    and otherwise every ``idle_watch_s``. A chain whose tick raises is
+    logged and skipped for ``error_pause_s`` with its adapter rebuilt
+    afterwards; the other chains go on, and so does the Dagster chains
+    sensor (the safety net).
     """
     from wallet.chains import confirmations
     from wallet.observability.heartbeats import WATCHER_LOOP, Heart

@@ -100,13 +100,18 @@ def post_collect(session: Session, payment: Payment, quote: Quote) -> None:
     post_entry(session, legs, kind=KIND_OBLIGATION, ref=payment.id, memo="INR owed to the vendor")
 
 
-def post_processed(
-    session: Session, payout_key: str, amount_paise: int, charges_paise: int = 0
-) -> JournalEntry:
+def _paid_legs(amount_paise: int, charges_paise: int) -> list[tuple[str, str, int]]:
     """The vendor paid ``amount_paise`` from the float, which also paid ``charges_paise``."""
     legs = [(CLEARING, "INR", amount_paise), (FLOAT, "INR", -(amount_paise + charges_paise))]
     if charges_paise:
         legs.append((PAYOUT_FEES, "INR", charges_paise))
+    return legs
+
+
+def post_processed(
+    session: Session, payout_key: str, amount_paise: int, charges_paise: int = 0
+) -> JournalEntry:
+    legs = _paid_legs(amount_paise, charges_paise)
     return post_entry(
         session, legs, kind=KIND_PROCESSED, ref=payout_key, memo="vendor paid from the float"
     )
@@ -119,10 +124,9 @@ def has_processed(session: Session, payout_key: str) -> bool:
 def post_reversed(
     session: Session, payout_key: str, amount_paise: int, charges_paise: int = 0
 ) -> JournalEntry:
-    """The payout's amount and charges back in the float; the amount owed again."""
-    legs = [(FLOAT, "INR", amount_paise + charges_paise), (CLEARING, "INR", -amount_paise)]
-    if charges_paise:
-        legs.append((PAYOUT_FEES, "INR", -charges_paise))
+    """The processed entry undone: amount and charges back in the float, the amount owed."""
+    paid = _paid_legs(amount_paise, charges_paise)
+    legs = [(code, asset, -amount) for code, asset, amount in paid]
     return post_entry(
         session,
         legs,

@@ -203,7 +203,7 @@ def _processed(
     # Kept as booked: a reversal gives back exactly what this entry took.
     payout.fees_paise, payout.tax_paise = remote.fees_paise, remote.tax_paise
     ledger.post_processed(
-        session, payout.idempotency_key, payout.amount_paise, payout.fees_paise + payout.tax_paise
+        session, payout.idempotency_key, payout.amount_paise, payout.charges_paise
     )
     if attempt is not None:
         attempt.state = AttemptState.PAYOUT_PROCESSED
@@ -216,9 +216,7 @@ def _processed(
 
 
 def _reversed(session: Session, payout: Payout, attempt: SettlementAttempt | None) -> None:
-    ledger.post_reversed(
-        session, payout.idempotency_key, payout.amount_paise, payout.fees_paise + payout.tax_paise
-    )
+    ledger.post_reversed(session, payout.idempotency_key, payout.amount_paise, payout.charges_paise)
     if attempt is not None:
         attempt.state = AttemptState.FAILED
         attempt.error = "payout reversed after processing"

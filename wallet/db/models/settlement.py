@@ -195,5 +195,11 @@ class Payout(Base):
     # it), as booked when the payout was processed; a reversal gives back the same.
     fees_paise: Mapped[int] = mapped_column(MinorUnits, default=0, server_default="0")
     tax_paise: Mapped[int] = mapped_column(MinorUnits, default=0, server_default="0")
+
+    @property
+    def charges_paise(self) -> int:
+        """All RazorpayX took from the float beside the amount."""
+        return self.fees_paise + self.tax_paise
+
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
