@@ -45,7 +45,7 @@ import dagster as dg
 from assets.chains import chain_confirmations
 from pipelines.jobs import confirmations_job, settlement_job
 from pipelines.resources import WalletDatabase
-from sensors.payments import BATCH, settle_key, settle_request
+from sensors.payments import settle_requests
 from wallet.chains import watcher
 from wallet.chains.base import ChainAdapter
 from wallet.chains.watcher import WATCHED_CHAINS, SharedAdapter
@@ -112,11 +112,7 @@ def _scan(chain: str, build_adapter: AdapterFactory, db: WalletDatabase) -> _Tic
             "payments": str(payments),
         },
     )
-    confirmed = tick.confirmed
-    requests = [
-        settle_request(chunk, settle_key(chunk))
-        for chunk in (confirmed[i : i + BATCH] for i in range(0, len(confirmed), BATCH))
-    ]
+    requests = settle_requests(list(tick.confirmed))
     if report.reorg_depth:
         requests.append(
             dg.RunRequest(

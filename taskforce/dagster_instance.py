@@ -16,6 +16,7 @@ _COMMON = """\
 telemetry:
   enabled: false
 run_queue:
+  # The payments sensor splits a backlog into this many runs (sensors.payments.RUN_SLOTS).
   max_concurrent_runs: 4
   # Queued runs are the warm worker's safety net and schedules: 2 s is soon enough, and
   # each look at an empty queue cost the idle daemon about 0.7 % of a core at 1 s.

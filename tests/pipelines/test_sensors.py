@@ -35,8 +35,13 @@ from wallet.db.session import transaction
 from wallet.observability.heartbeats import pulse_file
 
 
-def _run(sensor: Any, cursor: str | None, **resources: Any) -> Any:
-    context = dg.build_sensor_context(cursor=cursor, resources=resources)
+def _run(
+    sensor: Any, cursor: str | None, instance: dg.DagsterInstance | None = None, **resources: Any
+) -> Any:
+    if instance is None:  # the net looks up live runs in it
+        with dg.DagsterInstance.ephemeral() as ephemeral:
+            return _run(sensor, cursor, ephemeral, **resources)
+    context = dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance)
     return sensor(context)
 
 
@@ -68,6 +73,53 @@ def test_payments_sensor_requests_each_confirmed_payment_once(
     assert later.run_requests[0].run_config["ops"]["settlements"]["config"]["payment_ids"] == [
         third
     ]
+
+
+def test_a_backlog_is_asked_for_in_one_tick_as_one_run_per_run_slot(
+    app_db: tuple[str, sessionmaker[Session]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an outage every confirmed payment is requested at once, in few runs."""
+    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
+    url, factory = app_db
+    backlog = [custodial_payment(factory) for _ in range(90)]  # more than one old tick's 50
+
+    db = WalletDatabase(database_url=url)
+    result = _run(payments_sensor, None, db=db, settlement=SettlementResource())
+    runs = [
+        r.run_config["ops"]["settlements"]["config"]["payment_ids"] for r in result.run_requests
+    ]
+    assert [len(ids) for ids in runs] == [23, 23, 23, 21]
+    assert sorted(pid for ids in runs for pid in ids) == sorted(backlog)
+
+
+@pytest.mark.parametrize(
+    ("n", "sizes"),
+    [
+        (1, [1]),
+        (20, [20]),
+        (50, [20, 20, 10]),  # never runs of fewer than BATCH while more wait
+        (1000, [250, 250, 250, 250]),
+        (1300, [250] * 5 + [50]),  # never more than MAX_BATCH in one run
+    ],
+)
+def test_run_chunks_fill_the_run_slots_between_the_batch_bounds(n: int, sizes: list[int]) -> None:
+    from sensors.payments import run_chunks
+
+    ids = [f"pay_{i:05d}" for i in range(n)]
+    chunks = run_chunks(ids)
+    assert [len(c) for c in chunks] == sizes
+    assert [pid for c in chunks for pid in c] == ids  # each once, in order
+    assert run_chunks(list(ids)) == chunks  # a repeated tick asks for the same runs
+
+
+def test_the_run_slots_the_sensor_fills_are_the_instances_concurrent_runs() -> None:
+    import yaml
+
+    from taskforce.dagster_instance import render_instance_yaml
+    from wallet.config import Settings
+
+    instance = yaml.safe_load(render_instance_yaml(Settings()))
+    assert instance["run_queue"]["max_concurrent_runs"] == sensors.payments.RUN_SLOTS
 
 
 def test_payments_sensor_leaves_a_just_confirmed_payment_to_its_confirmer(
@@ -110,6 +162,67 @@ def test_payments_sensor_safety_net_retries_overdue_payments_once_per_bucket(
     [retry] = first.run_requests
     assert retry.run_key.startswith("retry:")
     assert [r.run_key for r in second.run_requests] == [retry.run_key]
+
+
+def test_the_safety_net_leaves_a_payment_to_the_live_run_that_carries_it(
+    app_db: tuple[str, sessionmaker[Session]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a backlog a payment waits its turn in a queued run; a net run would race it."""
+    from pipelines.definitions import defs
+    from sensors.payments import settle_request
+
+    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
+    url, factory = app_db
+    db = WalletDatabase(database_url=url)
+    carried, orphan = custodial_payment(factory), custodial_payment(factory)
+    cursor = _run(payments_sensor, None, db=db, settlement=SettlementResource()).cursor
+    with transaction(factory) as s:
+        s.execute(update(Payment).values(updated_at=utcnow() - timedelta(minutes=5)))
+
+    def _net(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+        tick = _run(payments_sensor, cursor, instance, db=db, settlement=SettlementResource())
+        return list(tick.run_requests)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        run = instance.create_run_for_job(
+            defs.resolve_job_def("settlement_job"),
+            run_config=settle_request([carried], "settle:x").run_config,
+            status=dg.DagsterRunStatus.STARTED,
+        )
+        [retry] = _net(instance)
+        assert retry.run_config["ops"]["settlements"]["config"]["payment_ids"] == [orphan]
+
+        instance.report_run_failed(run)  # died: what it carried is the net's again
+        [retry] = _net(instance)
+        assert sorted(retry.run_config["ops"]["settlements"]["config"]["payment_ids"]) == sorted(
+            [carried, orphan]
+        )
+
+
+def test_without_the_worker_an_unsold_payment_is_asked_for_once_a_new_window_opens(
+    app_db: tuple[str, sessionmaker[Session]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paid out after its window sold: the next window sells it, not a minute later."""
+    from wallet.payments.states import PaymentStatus
+
+    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
+    url, factory = app_db
+    db = WalletDatabase(database_url=url)
+    before, after = custodial_payment(factory), custodial_payment(factory)
+    cursor = _run(payments_sensor, None, db=db, settlement=SettlementResource()).cursor
+    window = SettlementResource().config().sell_window_seconds
+    now = utcnow()
+    opened = now - timedelta(seconds=now.timestamp() % window)
+    monkeypatch.setattr(sensors.payments, "utcnow", lambda: opened + timedelta(seconds=2))
+    with transaction(factory) as s:
+        for pid, at in ((before, opened - timedelta(seconds=1)), (after, opened)):
+            s.execute(
+                update(Payment)
+                .where(Payment.id == pid)
+                .values(status=PaymentStatus.PAID_OUT, updated_at=at)
+            )
+    [retry] = _run(payments_sensor, cursor, db=db, settlement=SettlementResource()).run_requests
+    assert retry.run_config["ops"]["settlements"]["config"]["payment_ids"] == [before]
 
 
 def test_beside_the_warm_worker_unsold_payments_are_asked_for_again_only_much_later(
