@@ -323,16 +323,28 @@ def settle_payment(deps: SettlementDeps, payment_id: str) -> PaymentStatus:
 def _await_payouts(deps: SettlementDeps, keys: list[str]) -> None:
     """Poll the payouts of ``keys`` until none is open or ``payout_wait_seconds`` pass."""
     deadline = time.monotonic() + deps.config.payout_wait_seconds
-    waiting = [k for k in keys if _payout_status(deps, k) in OPEN_STATES]
+    waiting = _still_open(deps, keys)
     while waiting and time.monotonic() < deadline:
         deps.sleep(deps.config.payout_poll_interval_seconds)
-        still: list[str] = []
         for key in waiting:
             with contextlib.suppress(SettlementRetryable):  # settle_payment reports it
                 refresh_payout(deps, key)
-            if _payout_status(deps, key) in OPEN_STATES:
-                still.append(key)
-        waiting = still
+        waiting = _still_open(deps, waiting)
+
+
+def _still_open(deps: SettlementDeps, keys: list[str]) -> list[str]:
+    """Those of ``keys`` whose payout is still open, in order: one query for all."""
+    if not keys:
+        return []
+    with deps.factory() as session:
+        open_keys = set(
+            session.scalars(
+                select(Payout.idempotency_key).where(
+                    Payout.idempotency_key.in_(keys), Payout.status.in_(list(OPEN_STATES))
+                )
+            )
+        )
+    return [k for k in keys if k in open_keys]
 
 
 def _payout_status(deps: SettlementDeps, key: str) -> PayoutStatus:
