@@ -387,26 +387,45 @@ def settle_pass(
         except SettlementRetryable as exc:
             report.retry_later[payment_id] = exc.message
     _await_payouts(deps, [k for p, k in keys.items() if p not in report.retry_later])
+    failed = _failed_keys(deps, list(keys.values()))
     for payment_id in payment_ids:
-        if payment_id in report.retry_later:
+        if payment_id in report.retry_later or keys.get(payment_id) not in failed:
             continue
-        key = keys.get(payment_id)
-        try:
-            if key is not None and _payout_status(deps, key) not in FAILED_STATES:
-                with deps.factory() as session:  # paid, or still open: webhooks carry on
-                    status = session.get_one(Payment, payment_id).status
-            else:  # a failed attempt is followed by a new one (or the payment is held)
-                status = settle_payment(deps, payment_id)
-            report.statuses[payment_id] = status.value
+        try:  # a failed attempt is followed by a new one (or the payment is held)
+            report.statuses[payment_id] = settle_payment(deps, payment_id).value
         except SettlementRetryable as exc:
             report.retry_later[payment_id] = exc.message
     if sell:
         booked = sell_pass(deps)
         report.batches_booked = [b.id for b in booked]
-        with deps.factory() as session:
-            for payment_id in list(report.statuses):
-                report.statuses[payment_id] = session.get_one(Payment, payment_id).status.value
+    # Paid, still open (webhooks carry on), or not ours to move (_start said so).
+    done = [p for p in payment_ids if p not in report.retry_later]
+    report.statuses.update(_statuses(deps, done))
     return report
+
+
+def _failed_keys(deps: SettlementDeps, keys: list[str]) -> set[str]:
+    """Those of ``keys`` whose payout failed terminally: one query for all."""
+    if not keys:
+        return set()
+    with deps.factory() as session:
+        return set(
+            session.scalars(
+                select(Payout.idempotency_key).where(
+                    Payout.idempotency_key.in_(keys), Payout.status.in_(list(FAILED_STATES))
+                )
+            )
+        )
+
+
+def _statuses(deps: SettlementDeps, payment_ids: list[str]) -> dict[str, str]:
+    """Each payment's status now, in ``payment_ids`` order: one query for all."""
+    with deps.factory() as session:
+        rows = session.execute(
+            select(Payment.id, Payment.status).where(Payment.id.in_(payment_ids))
+        )
+        found = {row.id: row.status for row in rows}
+    return {p: found[p].value for p in payment_ids}
 
 
 def open_payout_keys(session: Session, older_than: datetime) -> list[str]:
