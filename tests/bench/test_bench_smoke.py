@@ -309,9 +309,10 @@ def test_settlement_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_pat
     scale = settlement.SettlementScale.tiny()
     result = settlement.run(scale, plots_dir=tmp_path)
     _assert_rows(result, plots=1)
-    wall, dust, payouts, orders, batches = result.figures
+    wall, last_paid, dust, payouts, orders, batches = result.figures
     # Every payment completed; if not, the notes say where they stopped (statuses, runs).
     assert "5 done" in wall.name, "\n".join([wall.name, *result.notes])
+    assert 0 < last_paid.value <= wall.value  # a sale completes a payment after its payout
     assert dust.value == 0  # ₹500 each: no payment is below a venue's minimum
     assert payouts.value == scale.payments and payouts.met is True  # one each, counted outside
     assert 0 < orders.value <= (orders.baseline or 0)
