@@ -45,6 +45,24 @@ def _run(
     return sensor(context)
 
 
+def _ids(request: dg.RunRequest) -> list[str]:
+    return sensors.payments.run_payment_ids(request.run_config)
+
+
+def _two_requested(
+    app_db: tuple[str, sessionmaker[Session]],
+    monkeypatch: pytest.MonkeyPatch,
+    sensor: dg.SensorDefinition = payments_sensor,
+) -> tuple[WalletDatabase, sessionmaker[Session], list[str], str]:
+    """Two confirmed payments the sensor has already asked for: db, factory, ids, cursor."""
+    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
+    url, factory = app_db
+    db = WalletDatabase(database_url=url)
+    ids = [custodial_payment(factory), custodial_payment(factory)]
+    cursor = _run(sensor, None, db=db, settlement=SettlementResource()).cursor
+    return db, factory, ids, cursor
+
+
 def test_payments_sensor_requests_each_confirmed_payment_once(
     app_db: tuple[str, sessionmaker[Session]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,11 +189,7 @@ def test_the_safety_net_leaves_a_payment_to_the_live_run_that_carries_it(
     from pipelines.definitions import defs
     from sensors.payments import settle_request
 
-    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
-    url, factory = app_db
-    db = WalletDatabase(database_url=url)
-    carried, orphan = custodial_payment(factory), custodial_payment(factory)
-    cursor = _run(payments_sensor, None, db=db, settlement=SettlementResource()).cursor
+    db, factory, [carried, orphan], cursor = _two_requested(app_db, monkeypatch)
     with transaction(factory) as s:
         s.execute(update(Payment).values(updated_at=utcnow() - timedelta(minutes=5)))
 
@@ -190,13 +204,11 @@ def test_the_safety_net_leaves_a_payment_to_the_live_run_that_carries_it(
             status=dg.DagsterRunStatus.STARTED,
         )
         [retry] = _net(instance)
-        assert retry.run_config["ops"]["settlements"]["config"]["payment_ids"] == [orphan]
+        assert _ids(retry) == [orphan]
 
         instance.report_run_failed(run)  # died: what it carried is the net's again
         [retry] = _net(instance)
-        assert sorted(retry.run_config["ops"]["settlements"]["config"]["payment_ids"]) == sorted(
-            [carried, orphan]
-        )
+        assert sorted(_ids(retry)) == sorted([carried, orphan])
 
 
 def test_without_the_worker_an_unsold_payment_is_asked_for_once_a_new_window_opens(
@@ -205,11 +217,7 @@ def test_without_the_worker_an_unsold_payment_is_asked_for_once_a_new_window_ope
     """Paid out after its window sold: the next window sells it, not a minute later."""
     from wallet.payments.states import PaymentStatus
 
-    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
-    url, factory = app_db
-    db = WalletDatabase(database_url=url)
-    before, after = custodial_payment(factory), custodial_payment(factory)
-    cursor = _run(payments_sensor, None, db=db, settlement=SettlementResource()).cursor
+    db, factory, [before, after], cursor = _two_requested(app_db, monkeypatch)
     window = SettlementResource().config().sell_window_seconds
     now = utcnow()
     opened = now - timedelta(seconds=now.timestamp() % window)
@@ -222,7 +230,7 @@ def test_without_the_worker_an_unsold_payment_is_asked_for_once_a_new_window_ope
                 .values(status=PaymentStatus.PAID_OUT, updated_at=at)
             )
     [retry] = _run(payments_sensor, cursor, db=db, settlement=SettlementResource()).run_requests
-    assert retry.run_config["ops"]["settlements"]["config"]["payment_ids"] == [before]
+    assert _ids(retry) == [before]
 
 
 def test_beside_the_warm_worker_unsold_payments_are_asked_for_again_only_much_later(
@@ -232,12 +240,8 @@ def test_beside_the_warm_worker_unsold_payments_are_asked_for_again_only_much_la
     from sensors.payments import SAFETY_NET_SELL_AFTER_S, payments_sensor_every
     from wallet.payments.states import PaymentStatus
 
-    monkeypatch.setattr(sensors.payments, "HANDOFF_GRACE_S", 0.0)
-    url, factory = app_db
-    db = WalletDatabase(database_url=url)
     net = payments_sensor_every(15, sell_retry_after_s=SAFETY_NET_SELL_AFTER_S)
-    unsold, unpaid = custodial_payment(factory), custodial_payment(factory)
-    cursor = _run(net, None, db=db, settlement=SettlementResource()).cursor
+    db, factory, [unsold, unpaid], cursor = _two_requested(app_db, monkeypatch, net)
 
     def age(pid: str, seconds: float, status: PaymentStatus | None = None) -> None:
         values: dict[str, Any] = {"updated_at": utcnow() - timedelta(seconds=seconds)}
