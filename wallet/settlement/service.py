@@ -333,18 +333,23 @@ def _await_payouts(deps: SettlementDeps, keys: list[str]) -> None:
 
 
 def _still_open(deps: SettlementDeps, keys: list[str]) -> list[str]:
-    """Those of ``keys`` whose payout is still open, in order: one query for all."""
+    """Those of ``keys`` whose payout is still open, in order."""
+    open_keys = _keys_in(deps, keys, OPEN_STATES)
+    return [k for k in keys if k in open_keys]
+
+
+def _keys_in(deps: SettlementDeps, keys: list[str], states: frozenset[PayoutStatus]) -> set[str]:
+    """Those of ``keys`` whose payout is in one of ``states``: one query for all."""
     if not keys:
-        return []
+        return set()
     with deps.factory() as session:
-        open_keys = set(
+        return set(
             session.scalars(
                 select(Payout.idempotency_key).where(
-                    Payout.idempotency_key.in_(keys), Payout.status.in_(list(OPEN_STATES))
+                    Payout.idempotency_key.in_(keys), Payout.status.in_(list(states))
                 )
             )
         )
-    return [k for k in keys if k in open_keys]
 
 
 def _payout_status(deps: SettlementDeps, key: str) -> PayoutStatus:
@@ -387,7 +392,7 @@ def settle_pass(
         except SettlementRetryable as exc:
             report.retry_later[payment_id] = exc.message
     _await_payouts(deps, [k for p, k in keys.items() if p not in report.retry_later])
-    failed = _failed_keys(deps, list(keys.values()))
+    failed = _keys_in(deps, list(keys.values()), FAILED_STATES)
     for payment_id in payment_ids:
         if payment_id in report.retry_later or keys.get(payment_id) not in failed:
             continue
@@ -402,20 +407,6 @@ def settle_pass(
     done = [p for p in payment_ids if p not in report.retry_later]
     report.statuses.update(_statuses(deps, done))
     return report
-
-
-def _failed_keys(deps: SettlementDeps, keys: list[str]) -> set[str]:
-    """Those of ``keys`` whose payout failed terminally: one query for all."""
-    if not keys:
-        return set()
-    with deps.factory() as session:
-        return set(
-            session.scalars(
-                select(Payout.idempotency_key).where(
-                    Payout.idempotency_key.in_(keys), Payout.status.in_(list(FAILED_STATES))
-                )
-            )
-        )
 
 
 def _statuses(deps: SettlementDeps, payment_ids: list[str]) -> dict[str, str]:
