@@ -247,6 +247,8 @@ def test_monitor_benchmark_runs_tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     _assert_rows(result, plots=1)
     calls = result.figures[0]
     assert calls.met is True and calls.value == calls.baseline  # cost independent of size
+    first_load = result.figures[2]  # the watchlists loaded, then scans read forward
+    assert first_load.met is None and first_load.value > 0
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from wallet.chains.broadcast import refresh, send
 from wallet.chains.evm import EvmAdapter
 from wallet.chains.models import BroadcastStatus
 from wallet.chains.scanner import scan_until_head
+from wallet.chains.watchlist import Watchlist
 from wallet.custody.deposits import ConfirmationPolicy, process_deposits
 from wallet.custody.errors import PerTransactionCapExceeded
 from wallet.custody.models import CreditReversal
@@ -281,6 +282,23 @@ def test_scan_cost_is_independent_of_the_number_of_watched_addresses(
         counts.append(len(calls))
     assert counts[0] == counts[1]
     assert counts[0] <= 20  # 1 getLogs + 10 block batches + 2 receipts
+
+
+def test_a_kept_watchlist_sees_an_address_made_after_the_previous_scan(
+    world: Custody, adapter: EvmAdapter, admin: httpx.Client
+) -> None:
+    start = start_at_head(world, adapter)
+    watchlist = Watchlist(Chain.ETHEREUM.value)
+    early = world.address(Chain.ETHEREUM, world.user("early@example.com"))
+    post(admin, "/__sandbox/fund", {"address": early, "asset": "ETH", "amount": "1"})
+    scan_until_head(world.factory, adapter, start_height=start, watchlist=watchlist)
+    late = world.address(Chain.ETHEREUM, world.user("late@example.com"))
+    post(admin, "/__sandbox/fund", {"address": late, "asset": "USDC", "amount": "2"})
+    scan_until_head(world.factory, adapter, start_height=start, watchlist=watchlist)
+    with transaction(world.factory) as s:
+        seen = {(o.address.lower(), o.asset) for o in s.scalars(select(ChainObservation))}
+    assert seen == {(early.lower(), "ETH"), (late.lower(), "USDC")}
+    assert len(watchlist) == 2
 
 
 def test_withdrawal_hold_broadcast_confirm_post_and_refusal_voids_the_hold(

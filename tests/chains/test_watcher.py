@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.settlement.conftest import db_url, factory
 from wallet.chains import watcher
 from wallet.chains.confirmations import AdvanceReport
+from wallet.chains.watchlist import Watchlist
 from wallet.custody.service import ScanResult
 
 __all__ = ["db_url", "factory"]  # fixtures: the open-payment lookup on both databases
@@ -41,9 +42,13 @@ def test_a_failing_chain_is_paused_and_rebuilt_while_the_others_keep_ticking(
 ) -> None:
     ticks: list[str] = []
     built: list[str] = []
+    watchlists: set[tuple[str, int]] = set()
 
-    def fake_tick(_factory: Any, chain: str, _adapter: Any, _settings: Any) -> watcher.ChainTick:
+    def fake_tick(
+        _factory: Any, chain: str, _adapter: Any, _settings: Any, watchlist: Watchlist
+    ) -> watcher.ChainTick:
         ticks.append(chain)
+        watchlists.add((watchlist.chain, id(watchlist)))
         if chain == "bitcoin":
             raise ConnectionError("node down")
         return watcher.ChainTick(ScanResult(chain, 5, 4, 0, 0), AdvanceReport())
@@ -76,6 +81,8 @@ def test_a_failing_chain_is_paused_and_rebuilt_while_the_others_keep_ticking(
     assert built.count("ethereum") == 1
     assert built.count("bitcoin") == ticks.count("bitcoin")
     assert _Adapter.closed == len(built)  # every adapter closed: discarded or at the stop
+    # Each chain keeps one watchlist of its own across ticks, failed ones too.
+    assert sorted(chain for chain, _id in watchlists) == ["bitcoin", "ethereum"]
 
 
 def test_a_quiet_tick_reports_no_change() -> None:
@@ -120,7 +127,9 @@ def _ticks_and_looks(
     looks: list[bool] = []
     real = confirmations.chains_with_open_payments
 
-    def fake_tick(_factory: Any, chain: str, _adapter: Any, _settings: Any) -> watcher.ChainTick:
+    def fake_tick(
+        _factory: Any, chain: str, _adapter: Any, _settings: Any, _watchlist: Any
+    ) -> watcher.ChainTick:
         ticks.append(chain)
         return watcher.ChainTick(ScanResult(chain, 5, 5, 0, 0), AdvanceReport())
 
@@ -172,7 +181,9 @@ def test_a_pending_deposit_is_ticked_again_once_its_confirmations_can_be_met(
             heads.append(next(heights))
             return _Head(heads[-1])
 
-    def fake_tick(_factory: Any, chain: str, _adapter: Any, _settings: Any) -> watcher.ChainTick:
+    def fake_tick(
+        _factory: Any, chain: str, _adapter: Any, _settings: Any, _watchlist: Any
+    ) -> watcher.ChainTick:
         at = heads[-1] if heads else 0
         ticks.append(at)
         if at < 105:  # one deposit, creditable from height 105
@@ -207,7 +218,9 @@ def test_chains_nobody_waits_on_share_one_query_a_round(
             _CountedStop.rounds += 1
             return super().wait(timeout)
 
-    def fake_tick(_factory: Any, chain: str, _adapter: Any, _settings: Any) -> watcher.ChainTick:
+    def fake_tick(
+        _factory: Any, chain: str, _adapter: Any, _settings: Any, _watchlist: Any
+    ) -> watcher.ChainTick:
         return watcher.ChainTick(ScanResult(chain, 5, 5, 0, 0), AdvanceReport())
 
     def look(_session: Any) -> set[str]:

@@ -13,7 +13,9 @@ concurrent scanners (at-least-once orchestration) cannot both advance it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wallet import audit
 from wallet.chains.base import BlockRef, ChainAdapter, Observation
 from wallet.chains.models import ScanCursor, ScannedBlock
+from wallet.chains.watchlist import Watchlist
 from wallet.db.models.chain import ChainObservation
 from wallet.db.models.users import WalletAddress
 from wallet.db.session import transaction
@@ -74,13 +77,17 @@ def scan_step(
     start_height: int = 0,
     max_blocks: int = 500,
     keep_blocks: int = 256,
+    watchlist: Watchlist | None = None,
 ) -> ScanReport:
-    """Scan the next range of blocks once; safe to repeat, crash or run twice."""
+    """Scan the next range of blocks once; safe to repeat, crash or run twice.
+
+    ``watchlist`` keeps the watched addresses between steps (the warm
+    watcher's); without one, each step loads them all.
+    """
     name = name or adapter.chain.value
     with transaction(factory) as session:
         cursor = session.get(ScanCursor, name)
         seen = (cursor.height, cursor.block_hash) if cursor else None
-        watched = watched_addresses(session, adapter)
         reorg_depth = 0
         start = start_height
         if cursor is not None:
@@ -98,6 +105,13 @@ def scan_step(
     end = min(head.height, start + max_blocks - 1)
     if end < start:
         return ScanReport(start, start - 1, 0, reorg_depth, 0)
+    # Read after the head: an address is shown to its payer only once committed, so
+    # any deposit in blocks up to the head went to an address this read sees.
+    with transaction(factory) as session:
+        if watchlist is None:
+            watched: AbstractSet[str] = watched_addresses(session, adapter)
+        else:
+            watched = watchlist.refresh(session, adapter.normalise)
     result = adapter.scan(start, end, watched)
     with transaction(factory) as session:
         cursor = session.get(ScanCursor, name, with_for_update=True, populate_existing=True)
@@ -145,12 +159,12 @@ def _remember(session: Session, name: str, blocks: list[BlockRef], start: int, k
 
 
 def scan_until_head(
-    factory: sessionmaker[Session], adapter: ChainAdapter, **kwargs: int | str | None
+    factory: sessionmaker[Session], adapter: ChainAdapter, **kwargs: Any
 ) -> list[ScanReport]:
     """Repeat :func:`scan_step` until the cursor reaches the head (tests, backfills)."""
     reports = []
     while True:
-        report = scan_step(factory, adapter, **kwargs)  # type: ignore[arg-type]
+        report = scan_step(factory, adapter, **kwargs)
         reports.append(report)
         if report.end < report.start:
             return reports

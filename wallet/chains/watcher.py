@@ -11,7 +11,9 @@ chains sensor ticked every 5 s and in practice later (the daemon's sensor
 threads are shared); an external payment waited 8-10 s from its confirming
 block to the vendor's payout (bench (2)). The watcher lives in the warm
 ``taskforce settle-worker`` process with its chain clients open, so a tick
-is a cursor read and one ``head`` call per chain; the worker's pay loop
+is a cursor read and one ``head`` call per chain (and each chain keeps its
+:class:`~wallet.chains.watchlist.Watchlist`, so a scan reads only the
+addresses added since the last); the worker's pay loop
 picks up what it confirmed within :data:`wallet.settlement.worker.POLL_S`.
 Chains nobody waits on are ticked every :data:`IDLE_WATCH_S` only: with
 Ethereum and Solana producing blocks every second, a tick each second
@@ -50,6 +52,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wallet.alerts.core import Alerter
 from wallet.chains.base import ChainAdapter
 from wallet.chains.confirmations import AdvanceReport, advance_payments
+from wallet.chains.watchlist import Watchlist
 from wallet.custody.service import ScanResult, scan_chain
 
 log = logging.getLogger(__name__)
@@ -83,10 +86,14 @@ class ChainTick:
 
 
 def tick_chain(
-    factory: sessionmaker[Session], chain: str, adapter: ChainAdapter, settings: Any
+    factory: sessionmaker[Session],
+    chain: str,
+    adapter: ChainAdapter,
+    settings: Any,
+    watchlist: Watchlist | None = None,
 ) -> ChainTick:
     """Scan ``chain`` from its cursor, credit deposits, advance external payments; re-runnable."""
-    scan = scan_chain(factory, chain, settings, adapter=adapter)
+    scan = scan_chain(factory, chain, settings, adapter=adapter, watchlist=watchlist)
     if scan.end < scan.start and not scan.reorg_depth:
         # Confirmations only change with new blocks: a quiet tick costs no payment query.
         return ChainTick(scan)
@@ -138,12 +145,13 @@ def watch_once(
     adapter_of: SharedAdapter,
     settings: Any,
     alerts: Alerter | None,
+    watchlist: Watchlist | None = None,
 ) -> ChainTick:
     """One chain's tick, plus the settled-deposit check when it walked back a reorg."""
     from wallet.chains.settled_reorgs import alert_settled_deposits_gone
 
     adapter = adapter_of()
-    tick = tick_chain(factory, chain, adapter, settings)
+    tick = tick_chain(factory, chain, adapter, settings, watchlist)
     if tick.scan.reorg_depth and alerts is not None:
         gone = alert_settled_deposits_gone(factory, adapter, alerts)
         log.warning(
@@ -197,6 +205,7 @@ def run_watcher(
 
     heart = Heart(factory, WATCHER_LOOP, pulse_dir=pulse_dir)
     chains = {name: SharedAdapter(build) for name, build in adapters.items()}
+    watchlists = {name: Watchlist(name) for name in chains}  # loaded once, then read forward
     due = dict.fromkeys(chains, 0.0)  # the next tick of a chain nothing waits on
     paused_until = dict.fromkeys(chains, 0.0)  # after a failed tick
     confirm_at: dict[str, int | None] = dict.fromkeys(chains)  # see ScanResult.confirm_height
@@ -217,7 +226,7 @@ def run_watcher(
                                 waited_on = confirmations.chains_with_open_payments(session)
                         if name not in waited_on and not _confirmable(adapter, confirm_at[name]):
                             continue
-                    tick = watch_once(factory, name, adapter, settings, alerts)
+                    tick = watch_once(factory, name, adapter, settings, alerts, watchlists[name])
                     confirm_at[name] = tick.scan.confirm_height  # None: none pending
                     due[name] = now + idle_watch_s
                 except Exception:

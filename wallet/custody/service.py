@@ -36,6 +36,7 @@ from wallet.chains.base import ChainAdapter
 from wallet.chains.models import ScanCursor
 from wallet.chains.networks import NetworkKind, network, network_kind
 from wallet.chains.scanner import scan_step
+from wallet.chains.watchlist import Watchlist
 from wallet.custody.addresses import PublicKeys, assign_address
 from wallet.custody.config import CustodyConfig
 from wallet.custody.deposits import ConfirmationPolicy, process_deposits
@@ -263,6 +264,7 @@ def scan_chain(
     adapter: ChainAdapter | None = None,
     policy: ConfirmationPolicy | None = None,
     max_blocks: int = 500,
+    watchlist: Watchlist | None = None,
 ) -> ScanResult:
     """One tick: scan from the cursor (or today's head, first time) and apply the credit rules.
 
@@ -278,7 +280,12 @@ def scan_chain(
             has_cursor = session.get(ScanCursor, chain.value) is not None
         start = 0 if has_cursor else active.head().height
         report = scan_step(
-            factory, active, name=chain.value, start_height=start, max_blocks=max_blocks
+            factory,
+            active,
+            name=chain.value,
+            start_height=start,
+            max_blocks=max_blocks,
+            watchlist=watchlist,
         )
         result = ScanResult(
             chain.value, report.start, report.end, report.observed, report.reorg_depth
