@@ -62,6 +62,37 @@ def test_percentiles_interpolate_and_ratios_divide() -> None:
     assert Figure("x", 1, None, "s", "t", None).ratio is None
 
 
+def test_the_footprint_idle_window_waits_for_start_up_sweeps(tmp_path: Path) -> None:
+    import sqlite3
+    import threading
+
+    from bench.footprint import FootprintScale, _wait_start_up_sweeps
+
+    db = tmp_path / "taskforce.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE custody_sweeps (id INTEGER PRIMARY KEY, status TEXT)")
+        conn.execute("INSERT INTO custody_sweeps (status) VALUES ('sent'), ('confirmed')")
+    scale = FootprintScale(quiet_s=1.0, quiet_timeout_s=2.5)
+    stuck = _wait_start_up_sweeps(db, scale)
+    assert not stuck.quiet and stuck.open_sweeps == 1 and stuck.waited_s >= 2.5
+
+    def confirm_later() -> None:
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE custody_sweeps SET status = 'confirmed'")
+
+    timer = threading.Timer(0.5, confirm_later)
+    timer.start()
+    done = _wait_start_up_sweeps(db, FootprintScale(quiet_s=1.0, quiet_timeout_s=10.0))
+    timer.join()
+    assert done.quiet and (done.sweeps, done.open_sweeps) == (2, 0)
+    assert done.waited_s >= 1.5  # quiet for 1 s after the last change, at about 0.5 s
+    assert "2 sweeps" in done.describe()
+    skipped = _wait_start_up_sweeps(tmp_path / "none.db", FootprintScale(quiet_s=0.0))
+    assert skipped.quiet and skipped.waited_s < 1.0
+    absent = _wait_start_up_sweeps(tmp_path / "none.db", FootprintScale(quiet_s=0.5))
+    assert absent.quiet and absent.sweeps == 0  # no database yet reads as no sweeps
+
+
 def test_malformed_rows_are_caught() -> None:
     good = BenchResult("k", 1, "t", figures=[Figure("x", 1.0, 2.0, "s", "≤ 2", True)])
     assert good.well_formed()

@@ -27,6 +27,7 @@ def test_make_run_pays_the_demo_vendor_and_leaves_nothing_behind(tmp_path: Path)
         load_spacing_s=1.0,
         after_seconds=1.0,
         paid_timeout_s=240.0,
+        quiet_s=0.0,
     )
     result = footprint.run(scale, plots_dir=tmp_path)
     assert result.skipped is None, result.skipped  # the sandbox's default ports were free
