@@ -4,10 +4,12 @@ Starts ``taskforce run`` (what ``make run`` runs after its setup step) with
 a fresh ``VAR_DIR`` (the embedded default: SQLite, in-process caches) and
 free ports for the web app and the Dagster UI; the sandbox stand-ins use
 their fixed default ports, so the benchmark is skipped when one of them is
-taken. Once the web app and the Dagster UI answer and a settling period
-has passed, the whole process tree under ``taskforce run``'s pid is
-sampled for the idle window (the sandbox chains keep producing blocks,
-nothing is paid). Memory is the sum of PSS (shared pages split between the
+taken. Once the web app and the Dagster UI answer, a settling period has
+passed and the start-up sweeps are done (the demo's funded deposit
+addresses go to the hot wallets one to three minutes after the start:
+signing and broadcasting, not idling), the whole process tree under
+``taskforce run``'s pid is sampled for the idle window (the sandbox
+chains keep producing blocks, nothing is paid). Memory is the sum of PSS (shared pages split between the
 processes mapping them: what the tree really holds); the RSS sum, which
 counts shared pages in every process, is shown as an upper bound. CPU is
 the tree's CPU seconds over the window's wall seconds.
