@@ -9,10 +9,11 @@ passed and the start-up sweeps are done (the demo's funded deposit
 addresses go to the hot wallets one to three minutes after the start:
 signing and broadcasting, not idling), the whole process tree under
 ``taskforce run``'s pid is sampled for the idle window (the sandbox
-chains keep producing blocks, nothing is paid). Memory is the sum of PSS (shared pages split between the
-processes mapping them: what the tree really holds); the RSS sum, which
-counts shared pages in every process, is shown as an upper bound. CPU is
-the tree's CPU seconds over the window's wall seconds.
+chains keep producing blocks, nothing is paid). Memory is the sum of PSS
+(shared pages split between the processes mapping them: what the tree
+really holds); the RSS sum, which counts shared pages in every process, is
+shown as an upper bound. CPU is the tree's CPU seconds over the window's
+wall seconds.
 
 Then the load phase: the demo payer pays the demo vendor's ₹250 QR in SOL
 through the REST API (:mod:`bench.demo_load`), one payment every
