@@ -284,6 +284,18 @@ def test_scan_cost_is_independent_of_the_number_of_watched_addresses(
     assert counts[0] <= 20  # 1 getLogs + 10 block batches + 2 receipts
 
 
+def test_block_hashes_come_in_one_batch_request(eth: dict[str, Any]) -> None:
+    session, calls = counting_session()
+    counted = EvmAdapter(eth["url"], tokens(eth), chain_id=31337, http_session=session)
+    tip = counted.head().height
+    singles = {h: counted.block_hash(h) for h in (tip - 2, tip - 1, tip)}
+    calls.clear()
+    assert counted.block_hashes([tip, tip - 1, tip - 2, tip - 1, tip + 50]) == singles | {
+        tip + 50: None
+    }
+    assert len(calls) == 1
+
+
 def test_a_kept_watchlist_sees_an_address_made_after_the_previous_scan(
     world: Custody, adapter: EvmAdapter, admin: httpx.Client
 ) -> None:

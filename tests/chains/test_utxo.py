@@ -21,6 +21,7 @@ from wallet.chains.networks import NetworkKind, network
 from wallet.chains.scanner import record_observations, scan_until_head
 from wallet.chains.utxo import UtxoAdapter
 from wallet.custody.deposits import ConfirmationPolicy, process_deposits
+from wallet.custody.errors import ChainError
 from wallet.db.models.chain import ChainObservation, Credit
 from wallet.db.session import transaction
 from wallet.ledger import check_invariants, get_balance, user_wallet
@@ -259,3 +260,22 @@ def test_scan_cost_is_independent_of_the_number_of_watched_addresses(
         ]
         counts.append(transport.calls)
     assert counts[0] == counts[1] == 20  # 10 batches of getblockhash + 10 of getblock
+
+
+def test_block_hashes_come_in_one_batch_and_only_past_the_tip_is_none(
+    btc: dict[str, Any],
+) -> None:
+    requests: list[str] = []
+    adapter = make_adapter(btc, Chain.BITCOIN)
+    adapter._http.event_hooks["request"].append(lambda request: requests.append(request.method))
+    tip = adapter.head().height
+    heights = [tip - 2, tip - 1, tip, tip + 5]
+    requests.clear()
+    hashes = adapter.block_hashes(heights)
+    assert len(requests) == 1
+    assert hashes == {h: adapter.block_hash(h) for h in heights[:3]} | {tip + 5: None}
+    assert hashes[tip] == adapter.head().hash
+
+    down = UtxoAdapter("http://127.0.0.1:9", network(Chain.BITCOIN, NetworkKind.SANDBOX))
+    with pytest.raises(ChainError):  # unreachable is an error, never "no such block"
+        down.block_hash(tip)

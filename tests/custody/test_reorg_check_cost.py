@@ -9,6 +9,7 @@ are tested against anvil in ``tests/chains/test_evm.py``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import event
@@ -25,13 +26,18 @@ class _Node:
 
     def __init__(self) -> None:
         self.asked: list[int] = []
+        self.requests = 0
 
     def block_hash(self, height: int) -> str:
-        self.asked.append(height)
-        return f"0xblock{height}"
+        return self.block_hashes([height])[height]
+
+    def block_hashes(self, heights: Sequence[int]) -> dict[int, str]:
+        self.requests += 1
+        self.asked.extend(heights)
+        return {h: f"0xblock{h}" for h in heights}
 
 
-def _statements(path: Path, credits: int) -> tuple[int, list[int]]:
+def _statements(path: Path, credits: int) -> tuple[int, list[int], int]:
     engine, factory = sqlite_factory(path)
     with transaction(factory) as s:
         for n in range(credits):
@@ -52,13 +58,15 @@ def _statements(path: Path, credits: int) -> tuple[int, list[int]]:
     node = _Node()
     assert _reverse_orphaned(factory, node, _BestChain(node), floor=900) == []  # type: ignore[arg-type]
     engine.dispose()
-    return count[0], node.asked
+    return count[0], node.asked, node.requests
 
 
 def test_the_reorg_check_is_a_fixed_number_of_queries_over_recent_credits(tmp_path: Path) -> None:
-    few, asked_few = _statements(tmp_path / "few.db", 2)
-    many, asked_many = _statements(tmp_path / "many.db", 40)
+    few, asked_few, requests_few = _statements(tmp_path / "few.db", 2)
+    many, asked_many, requests_many = _statements(tmp_path / "many.db", 40)
     assert few == many
-    # One node question per recent height (cached across credits); none for the old credit.
+    # Each recent height asked once (cached across credits); none for the old credit;
+    # and all of them in one request to the node, however many.
     assert sorted(asked_few) == [1_000, 1_001]
     assert sorted(asked_many) == [1_000, 1_001, 1_002, 1_003, 1_004]
+    assert requests_few == requests_many == 1

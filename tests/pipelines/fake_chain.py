@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
 from wallet.assets import Chain
@@ -49,6 +50,9 @@ class FakeChain:
 
     def block_hash(self, height: int) -> str | None:
         return self.hash(height) if 0 <= height <= self.tip else None
+
+    def block_hashes(self, heights: Sequence[int]) -> dict[int, str | None]:
+        return {h: self.block_hash(h) for h in heights}
 
     def normalise(self, address: str) -> str:
         return address.lower()

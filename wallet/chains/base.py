@@ -16,6 +16,7 @@ re-inclusion of the same transaction in another block, so the credit key
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -137,6 +138,10 @@ class ChainAdapter(Protocol):
 
     def block_hash(self, height: int) -> str | None:
         """Hash of the best chain's block at ``height``; None if there is none."""
+        ...
+
+    def block_hashes(self, heights: Sequence[int]) -> dict[int, str | None]:
+        """:meth:`block_hash` of every height, in as few node requests as the node allows."""
         ...
 
     def balance(self, address: str, asset: str) -> int: ...

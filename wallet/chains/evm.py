@@ -22,7 +22,7 @@ signed bytes are stored with the broadcast record
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -142,6 +142,17 @@ class EvmAdapter:
     def block_hash(self, height: int) -> str | None:
         block = self._rpc("eth_getBlockByNumber", [hex(height), False])
         return None if block is None else str(block["hash"])
+
+    def block_hashes(self, heights: Sequence[int]) -> dict[int, str | None]:
+        """One JSON-RPC batch per ``block_batch`` heights (headers only)."""
+        wanted = sorted(set(heights))
+        found: dict[int, str | None] = {}
+        for i in range(0, len(wanted), self.block_batch):
+            chunk = wanted[i : i + self.block_batch]
+            blocks = self._batch([("eth_getBlockByNumber", [hex(h), False]) for h in chunk])
+            for height, block in zip(chunk, blocks, strict=True):
+                found[height] = None if block is None else str(block["hash"])
+        return found
 
     def balance(self, address: str, asset: str, block: str | int = "latest") -> int:
         tag = hex(block) if isinstance(block, int) else block

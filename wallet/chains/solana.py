@@ -26,7 +26,7 @@ import asyncio
 import base64
 import logging
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, TypeVar
 
@@ -130,6 +130,10 @@ class SolanaAdapter:
         except ChainError:
             return None  # skipped, or not (yet) at confirmed
         return str(block.value.blockhash)
+
+    def block_hashes(self, heights: Sequence[int]) -> dict[int, str | None]:
+        """One ``getBlock`` per slot: solana-py has no batch call."""
+        return {height: self.block_hash(height) for height in sorted(set(heights))}
 
     def block_height(self) -> int:
         return int(self._run(self.client.get_block_height()).value)

@@ -19,6 +19,7 @@ float — and converted to satoshi/koinu exactly.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any
@@ -50,6 +51,7 @@ from wallet.http import tls_context
 
 COIN = Decimal(100_000_000)
 NOT_FOUND = -5  # RPC_INVALID_ADDRESS_OR_KEY: no such transaction/block
+OUT_OF_RANGE = -8  # RPC_INVALID_PARAMETER: getblockhash past the tip
 ALREADY_KNOWN = ("txn-already-in-mempool", "already in block chain", "txn-already-known")
 
 # (dust limit, minimum relay fee per 1000 vbytes) per chain, minor units.
@@ -147,10 +149,37 @@ class UtxoAdapter:
         return BlockRef(int(info["blocks"]), str(info["bestblockhash"]))
 
     def block_hash(self, height: int) -> str | None:
-        try:
-            return str(self._call("getblockhash", height))
-        except ChainError:
-            return None
+        return self.block_hashes([height])[height]
+
+    def block_hashes(self, heights: Sequence[int]) -> dict[int, str | None]:
+        """One JSON-RPC batch per ``batch`` heights; a height past the tip is None.
+
+        Only the node's "out of range" is None: a node that cannot be reached
+        raises, so a blip is never read as blocks gone (credits reversed, a
+        reorg walked back).
+        """
+        wanted = sorted(set(heights))
+        found: dict[int, str | None] = {}
+        for i in range(0, len(wanted), self.batch):
+            chunk = wanted[i : i + self.batch]
+            replies = self._post(
+                [
+                    {"jsonrpc": "1.0", "id": n, "method": "getblockhash", "params": [h]}
+                    for n, h in enumerate(chunk)
+                ]
+            )
+            if not isinstance(replies, list):
+                raise ChainError("batch call was not answered with an array")
+            by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+            for n, height in enumerate(chunk):
+                reply = by_id.get(n)
+                if reply is None:
+                    raise ChainError(f"getblockhash {height} was not answered")
+                error = reply.get("error")
+                if error and not (isinstance(error, dict) and error.get("code") == OUT_OF_RANGE):
+                    raise ChainError(f"getblockhash {height} failed: {error}")
+                found[height] = None if error else str(reply["result"])
+        return found
 
     def coins(self, address: str) -> list[UtxoInput]:
         """Confirmed unspent outputs of ``address`` not already spent in the mempool."""

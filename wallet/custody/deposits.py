@@ -45,7 +45,7 @@ Rules (RELIABILITY.md, "Ethereum" / "Bitcoin/Dogecoin" / "Solana"):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, exists, or_, select
@@ -171,11 +171,21 @@ def _as_observation(row: ChainObservation) -> Observation:
 
 
 class _BestChain:
-    """Block hashes of the best chain, asked once per height per run."""
+    """Block hashes of the best chain, asked once per height per run.
+
+    Callers :meth:`prefetch` the heights they will ask about, so a pass over
+    many recent credits is one batched node request per hundred heights, not
+    one request per height (on a remote node, a round trip each).
+    """
 
     def __init__(self, adapter: ChainAdapter) -> None:
         self._adapter = adapter
         self._hashes: dict[int, str | None] = {}
+
+    def prefetch(self, heights: Iterable[int | None]) -> None:
+        missing = {h for h in heights if h is not None and h not in self._hashes}
+        if missing:
+            self._hashes.update(self._adapter.block_hashes(sorted(missing)))
 
     def has(self, height: int | None, block_hash: str | None) -> bool:
         if height is None or block_hash is None:
@@ -239,6 +249,7 @@ def process_deposits(
             .order_by(ChainObservation.id)
         ).all()
         candidates = [_as_observation(r) for r in rows]
+    best.prefetch(obs.block_number for obs in candidates if obs.block_hash)
     for obs in candidates:
         ref = _ref(obs.chain, obs.txid, obs.idx)
         if not best.has(obs.block_number, obs.block_hash):
@@ -338,6 +349,7 @@ def _reverse_orphaned(
             )
             for credit_id, height, block_hash in rows:
                 sightings[credit_id].append((height, block_hash))
+    best.prefetch(h for seen in sightings.values() for h, block_hash in seen if block_hash)
     reversed_ids = []
     for credit in credits:
         if any(best.has(h, bh) for h, bh in sightings[credit.id]):
@@ -486,6 +498,7 @@ def _reinstate_reincluded(
         reversed_credits = _reversed_credits(session, adapter.chain.value, floor)
     reinstated: list[int] = []
     taken_back: list[int] = []
+    best.prefetch(o.block_number for item in reversed_credits for o in item.sightings)
     for item in reversed_credits:
         in_best = [
             o
