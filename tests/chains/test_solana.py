@@ -21,6 +21,7 @@ from wallet.chains.scanner import scan_until_head
 from wallet.chains.solana import SolanaAdapter
 from wallet.custody.addresses import fill_solana_pool
 from wallet.custody.deposits import ConfirmationPolicy, process_deposits
+from wallet.custody.errors import ChainError
 from wallet.db.models.users import AddressPurpose
 from wallet.db.session import transaction
 from wallet.ledger import check_invariants, get_balance, user_wallet
@@ -149,3 +150,23 @@ def test_send_is_idempotent_and_an_expired_transaction_is_definitively_dropped(
     assert retry.status is BroadcastStatus.DROPPED and retry.txid == lost.txid
     post(admin, "/__sandbox/mine", {"blocks": 1})
     assert adapter.balance(dest, "SOL") == 0
+
+
+def test_block_hash_is_none_only_when_the_node_says_there_is_no_block(
+    adapter: SolanaAdapter, admin: httpx.Client, sol: dict[str, Any]
+) -> None:
+    before = adapter.head().height
+    admin.post("/__sandbox/faults", json={"extra": {"skip_slots_next": 2}}).raise_for_status()
+    post(admin, "/__sandbox/mine", {"blocks": 3})
+    head = adapter.head().height
+    hashes = adapter.block_hashes(range(before, head + 3))
+    skipped = [slot for slot, found in hashes.items() if found is None and slot <= head]
+    assert len(skipped) == 2  # the skipped slots, told apart from produced ones
+    assert hashes[head] == adapter.head().hash and hashes[head + 2] is None  # past the head
+
+    down = SolanaAdapter("http://127.0.0.1:9", sol["settings"]["token_contracts"], timeout_s=2)
+    try:
+        with pytest.raises(ChainError):  # unreachable is an error, never "no such block"
+            down.block_hash(head)
+    finally:
+        down.close()

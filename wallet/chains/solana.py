@@ -54,6 +54,24 @@ SIGNATURE_FEE = 5_000  # lamports per signature
 ATA_RENT = 2_039_280  # lamports: rent-exempt minimum of a token account
 
 
+class _NoBlock(ChainError):
+    """The node says a slot has no block: skipped, or not (yet, or any longer) available."""
+
+
+def _no_block(error: object) -> bool:
+    from solders.rpc import errors
+
+    return isinstance(
+        error,
+        (
+            errors.SlotSkippedMessage,
+            errors.LongTermStorageSlotSkippedMessage,
+            errors.BlockNotAvailableMessage,
+            errors.BlockStatusNotAvailableYetMessage,
+        ),
+    )
+
+
 class _Loop:
     """A private event loop in a daemon thread, for a sync facade over async I/O."""
 
@@ -94,10 +112,16 @@ class SolanaAdapter:
         return "SolanaAdapter()"
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        from solana.rpc.core import RPCException
+
         try:
             return self._loop.run(coro, self._timeout)
         except ChainError:
             raise
+        except RPCException as exc:
+            if exc.args and _no_block(exc.args[0]):
+                raise _NoBlock(str(exc)) from None
+            raise ChainError(f"solana rpc failed: {type(exc).__name__}: {exc}") from None
         except Exception as exc:
             raise ChainError(f"solana rpc failed: {type(exc).__name__}: {exc}") from None
 
@@ -119,6 +143,11 @@ class SolanaAdapter:
         raise ChainError("no block at or below the confirmed slot")
 
     def block_hash(self, height: int) -> str | None:
+        """None for a slot with no block (skipped, not yet confirmed, past the head).
+
+        Only the node's own "no block" answers are None: a node that cannot be
+        reached raises, so a blip is never read as a block gone.
+        """
         from solders.transaction_status import TransactionDetails
 
         try:
@@ -127,8 +156,8 @@ class SolanaAdapter:
                     height, transaction_details=TransactionDetails.None_, rewards=False
                 )
             )
-        except ChainError:
-            return None  # skipped, or not (yet) at confirmed
+        except _NoBlock:
+            return None
         return str(block.value.blockhash)
 
     def block_hashes(self, heights: Sequence[int]) -> dict[int, str | None]:
