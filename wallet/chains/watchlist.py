@@ -106,7 +106,8 @@ class Watchlist:
         """(ids, addresses) after the settled id; columns, not rows, to keep 100,000 cheap."""
         query = select(WalletAddress.id, WalletAddress.address).where(self._after_settled())
         rows = session.connection().execute(query).all()
-        return tuple(zip(*rows, strict=True)) if rows else ((), ())  # type: ignore[return-value]
+        ids, addresses = zip(*rows, strict=True) if rows else ((), ())
+        return ids, addresses
 
     def _read_with_snapshot(
         self, session: Session
