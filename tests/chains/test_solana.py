@@ -152,8 +152,8 @@ def test_send_is_idempotent_and_an_expired_transaction_is_definitively_dropped(
     assert adapter.balance(dest, "SOL") == 0
 
 
-def test_block_hash_is_none_only_when_the_node_says_there_is_no_block(
-    adapter: SolanaAdapter, admin: httpx.Client, sol: dict[str, Any]
+def test_block_hashes_are_none_for_skipped_slots_and_past_the_head(
+    adapter: SolanaAdapter, admin: httpx.Client
 ) -> None:
     before = adapter.head().height
     admin.post("/__sandbox/faults", json={"extra": {"skip_slots_next": 2}}).raise_for_status()
@@ -164,9 +164,18 @@ def test_block_hash_is_none_only_when_the_node_says_there_is_no_block(
     assert len(skipped) == 2  # the skipped slots, told apart from produced ones
     assert hashes[head] == adapter.head().hash and hashes[head + 2] is None  # past the head
 
+
+def test_nothing_there_is_the_nodes_answer_never_an_unreachable_node(
+    adapter: SolanaAdapter, sol: dict[str, Any]
+) -> None:
+    nobody = str(Keypair().pubkey())
+    assert adapter.balance(nobody, "USDC-SPL") == 0  # no token account yet
+    assert adapter.block_hash(adapter.head().height + 5) is None
     down = SolanaAdapter("http://127.0.0.1:9", sol["settings"]["token_contracts"], timeout_s=2)
     try:
-        with pytest.raises(ChainError):  # unreachable is an error, never "no such block"
-            down.block_hash(head)
+        with pytest.raises(ChainError):
+            down.block_hash(1)
+        with pytest.raises(ChainError):
+            down.balance(nobody, "USDC-SPL")
     finally:
         down.close()

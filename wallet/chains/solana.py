@@ -58,6 +58,18 @@ class _NoBlock(ChainError):
     """The node says a slot has no block: skipped, or not (yet, or any longer) available."""
 
 
+class _NoAccount(ChainError):
+    """The node says the account does not exist (a token account not opened yet)."""
+
+
+def _no_account(error: object) -> bool:
+    from solders.rpc import errors
+
+    return isinstance(error, errors.InvalidParamsMessage) and "could not find account" in str(
+        error.message
+    )
+
+
 def _no_block(error: object) -> bool:
     from solders.rpc import errors
 
@@ -121,6 +133,8 @@ class SolanaAdapter:
         except RPCException as exc:
             if exc.args and _no_block(exc.args[0]):
                 raise _NoBlock(str(exc)) from None
+            if exc.args and _no_account(exc.args[0]):
+                raise _NoAccount(str(exc)) from None
             raise ChainError(f"solana rpc failed: {type(exc).__name__}: {exc}") from None
         except Exception as exc:
             raise ChainError(f"solana rpc failed: {type(exc).__name__}: {exc}") from None
@@ -179,8 +193,8 @@ class SolanaAdapter:
         ata = get_associated_token_address(owner, Pubkey.from_string(self.tokens[asset]))
         try:
             reply = self._run(self.client.get_token_account_balance(ata))
-        except ChainError:
-            return 0  # no token account yet: nothing received
+        except _NoAccount:
+            return 0  # no token account yet: nothing received (a node blip raises)
         return int(reply.value.amount)
 
     def estimate_fee(self, asset: str) -> int:
