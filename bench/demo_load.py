@@ -19,6 +19,9 @@ from taskforce.demo import DEMO_PAYER, DEMO_VENDOR_VPA
 
 # The demo vendor's printed QR (the README's first five minutes), ₹250.
 DEMO_QR = f"upi://pay?pa={DEMO_VENDOR_VPA}&pn=Ramu%20Chai%20Stall&am=250.00&cu=INR"
+# Refusals a newcomer just after the start waits out: the demo deposits are still being
+# credited, or the first rates have not landed yet (quotes pause until they do).
+START_UP_REFUSALS = ("insufficient_funds", "rate_stale")
 
 
 @dataclass
@@ -59,13 +62,14 @@ class DemoPayer:
             return str(payment.json()["id"])
 
     def pay_when_funded(self, timeout_s: float) -> str:
-        """The first payment, retried while the demo deposits are still being credited."""
+        """The first payment, retried through :data:`START_UP_REFUSALS` for ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
                 return self.pay_once()
             except RuntimeError as exc:
-                if "insufficient_funds" not in str(exc) or time.monotonic() > deadline:
+                transient = any(code in str(exc) for code in START_UP_REFUSALS)
+                if not transient or time.monotonic() > deadline:
                     raise
             time.sleep(1.0)
 

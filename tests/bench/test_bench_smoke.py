@@ -93,6 +93,33 @@ def test_the_footprint_idle_window_waits_for_start_up_sweeps(tmp_path: Path) -> 
     assert absent.quiet and absent.sweeps == 0  # no database yet reads as no sweeps
 
 
+def test_the_demo_payer_waits_out_start_up_refusals_and_no_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench.demo_load import DemoPayer
+
+    answers = [
+        'quote: 503 {"error":{"code":"rate_stale"}}',
+        'payment: 422 {"error":{"code":"insufficient_funds"}}',
+        "pay_123",
+        'quote: 422 {"error":{"code":"unsupported_asset"}}',
+    ]
+
+    def pay_once(_self: DemoPayer, asset: str = "SOL") -> str:
+        answer = answers.pop(0)
+        if answer.startswith("pay_"):
+            return answer
+        raise RuntimeError(answer)
+
+    monkeypatch.setattr(DemoPayer, "pay_once", pay_once)
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
+    payer = DemoPayer("http://127.0.0.1:9")
+    assert payer.pay_when_funded(60.0) == "pay_123"
+    with pytest.raises(RuntimeError, match="unsupported_asset"):
+        payer.pay_when_funded(60.0)
+    assert answers == []
+
+
 def test_malformed_rows_are_caught() -> None:
     good = BenchResult("k", 1, "t", figures=[Figure("x", 1.0, 2.0, "s", "≤ 2", True)])
     assert good.well_formed()
