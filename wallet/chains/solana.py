@@ -130,13 +130,12 @@ class SolanaAdapter:
             return self._loop.run(coro, self._timeout)
         except ChainError:
             raise
-        except RPCException as exc:
-            if exc.args and _no_block(exc.args[0]):
-                raise _NoBlock(str(exc)) from None
-            if exc.args and _no_account(exc.args[0]):
-                raise _NoAccount(str(exc)) from None
-            raise ChainError(f"solana rpc failed: {type(exc).__name__}: {exc}") from None
         except Exception as exc:
+            answer = exc.args[0] if isinstance(exc, RPCException) and exc.args else None
+            if _no_block(answer):
+                raise _NoBlock(str(exc)) from None
+            if _no_account(answer):
+                raise _NoAccount(str(exc)) from None
             raise ChainError(f"solana rpc failed: {type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:

@@ -54,6 +54,11 @@ NOT_FOUND = -5  # RPC_INVALID_ADDRESS_OR_KEY: no such transaction/block
 OUT_OF_RANGE = -8  # RPC_INVALID_PARAMETER: getblockhash past the tip
 ALREADY_KNOWN = ("txn-already-in-mempool", "already in block chain", "txn-already-known")
 
+
+def _code(error: Any) -> Any:
+    return error.get("code") if isinstance(error, dict) else None
+
+
 # (dust limit, minimum relay fee per 1000 vbytes) per chain, minor units.
 _LIMITS = {Chain.BITCOIN: (294, 1_000), Chain.DOGECOIN: (1_000_000, 100_000)}
 
@@ -123,7 +128,10 @@ class UtxoAdapter:
             raise ChainError(f"{method}: {error.get('message')} ({error.get('code')})")
         return body["result"]
 
-    def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+    def _batch(
+        self, calls: list[tuple[str, list[Any]]], *, none_on: int | None = None
+    ) -> list[Any]:
+        """The results in call order; an item that failed with error code ``none_on`` is None."""
         if not calls:
             return []
         payload = [
@@ -137,9 +145,12 @@ class UtxoAdapter:
         out = []
         for n in range(len(calls)):
             reply = by_id.get(n)
-            if reply is None or reply.get("error"):
-                raise ChainError(f"batch item {calls[n][0]} failed: {reply and reply['error']}")
-            out.append(reply["result"])
+            if reply is None:
+                raise ChainError(f"batch item {calls[n][0]} was not answered")
+            error = reply.get("error")
+            if error and not (none_on is not None and _code(error) == none_on):
+                raise ChainError(f"batch item {calls[n][0]} failed: {error}")
+            out.append(None if error else reply["result"])
         return out
 
     # -- reads ------------------------------------------------------------------
@@ -162,23 +173,10 @@ class UtxoAdapter:
         found: dict[int, str | None] = {}
         for i in range(0, len(wanted), self.batch):
             chunk = wanted[i : i + self.batch]
-            replies = self._post(
-                [
-                    {"jsonrpc": "1.0", "id": n, "method": "getblockhash", "params": [h]}
-                    for n, h in enumerate(chunk)
-                ]
+            hashes = self._batch([("getblockhash", [h]) for h in chunk], none_on=OUT_OF_RANGE)
+            found.update(
+                {h: None if b is None else str(b) for h, b in zip(chunk, hashes, strict=True)}
             )
-            if not isinstance(replies, list):
-                raise ChainError("batch call was not answered with an array")
-            by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
-            for n, height in enumerate(chunk):
-                reply = by_id.get(n)
-                if reply is None:
-                    raise ChainError(f"getblockhash {height} was not answered")
-                error = reply.get("error")
-                if error and not (isinstance(error, dict) and error.get("code") == OUT_OF_RANGE):
-                    raise ChainError(f"getblockhash {height} failed: {error}")
-                found[height] = None if error else str(reply["result"])
         return found
 
     def coins(self, address: str) -> list[UtxoInput]:
